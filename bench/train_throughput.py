@@ -1,0 +1,151 @@
+"""Training throughput: labeled images/s of the full pipeline vs the bare training step (its limit).
+
+Config: configs/base/mirror-mouse-resnet18.yaml (resnet18 heatmap, 128x128, batch 16, imgaug dlc,
+random init) on ../shared/data/mirror-mouse-example, backbone unfrozen from epoch 0. The bare step is
+the same model's forward + heatmap loss + backward + Adam step on random tensors, in the same precision
+and memory format. Each part runs in its own process so its peak memory is its own.
+
+    python bench/train_throughput.py [--epochs 8] [--precision auto|32|bf16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import BASE_CONFIG, MIRROR_MOUSE, machine, median, peak_rss_gb  # noqa: E402
+
+
+def run_pipeline(epochs: int, precision: str, workers: int | None) -> dict:
+    from pose.config import load_config
+    from pose.train import train
+
+    overrides = [
+        f"data.data_dir={MIRROR_MOUSE}",
+        "training.unfreezing_epoch=0",
+        f"training.max_epochs={epochs}",
+        f"training.min_epochs={epochs}",
+        f"training.check_val_every_n_epoch={epochs}",
+        "training.lr_scheduler_params.multisteplr.milestones=[]",
+        f"training.precision={precision}",
+    ]
+    if workers is not None:
+        overrides.append(f"training.num_workers={workers}")
+    cfg = load_config(BASE_CONFIG, overrides)
+    with tempfile.TemporaryDirectory() as tmp:
+        metrics = train(cfg, Path(tmp) / "run", progress_bar=False).metrics
+    rates = metrics["train_images_per_second_by_epoch"][1:]  # first epoch warms up
+    return {
+        "images_per_second": median(rates),
+        "per_epoch": rates,
+        "precision": metrics["precision"],
+        "peak_rss_gb": peak_rss_gb(),
+        "num_workers": cfg.training.num_workers,
+    }
+
+
+def run_bare(steps: int, precision: str) -> dict:
+    import torch
+    from pose.data.heatmaps import make_heatmaps
+    from pose.losses.heatmap import HEATMAP_LOSSES
+    from pose.models.pose_model import build_model, normalize_images, spatial_softmax
+
+    from pose.train.precision import autocast, resolve_precision
+
+    precision = resolve_precision(precision, "cpu")
+    torch.manual_seed(0)
+    model = build_model("resnet18", "heatmap", 17, (128, 128), 2, pretrained=False).to(
+        memory_format=torch.channels_last
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = HEATMAP_LOSSES.get("mse")
+    images = torch.randint(0, 255, (16, 3, 128, 128), dtype=torch.uint8)
+    keypoints = torch.rand(16, 17, 2) * 127
+    device = torch.device("cpu")
+    rates = []
+    for step in range(steps + 5):
+        start = time.perf_counter()
+        with autocast(device, precision):
+            logits = model(normalize_images(images).contiguous(memory_format=torch.channels_last))
+        probs = spatial_softmax(logits.float())
+        target = make_heatmaps(keypoints, probs.shape[-2:], 4)
+        loss = loss_fn(probs, target, torch.ones(16, 17, dtype=torch.bool))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if step >= 5:
+            rates.append(16 / (time.perf_counter() - start))
+    return {
+        "images_per_second": median(rates),
+        "precision": precision,
+        "peak_rss_gb": peak_rss_gb(),
+    }
+
+
+def _in_subprocess(part: str, args: argparse.Namespace) -> dict:
+    cmd = [
+        sys.executable,
+        __file__,
+        "--part",
+        part,
+        "--epochs",
+        str(args.epochs),
+        "--steps",
+        str(args.steps),
+        "--precision",
+        args.precision,
+    ]
+    if args.workers is not None:
+        cmd += ["--workers", str(args.workers)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="training.num_workers (default: the config's)"
+    )
+    parser.add_argument("--part", choices=["pipeline", "bare"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.part == "pipeline":
+        print(json.dumps(run_pipeline(args.epochs, args.precision, args.workers)))
+        return
+    if args.part == "bare":
+        print(json.dumps(run_bare(args.steps, args.precision)))
+        return
+    if not MIRROR_MOUSE.exists():
+        sys.exit(f"needs {MIRROR_MOUSE}")
+    bare = _in_subprocess("bare", args)
+    pipe = _in_subprocess("pipeline", args)
+    print(f"machine:   {machine()}")
+    print(
+        f"config:    {BASE_CONFIG.name} (resnet18 heatmap 128x128, batch 16, imgaug dlc, random init), "
+        f"{args.epochs} epochs on {MIRROR_MOUSE.name}, num_workers={pipe['num_workers']}"
+    )
+    print(f"precision: {pipe['precision']} (bf16 autocast + channels_last where supported)")
+    print(f"{'':24}{'images/s (median)':>20}{'peak RSS GB':>14}")
+    print(f"{'training pipeline':24}{pipe['images_per_second']:>20.1f}{pipe['peak_rss_gb']:>14.2f}")
+    print(f"{'bare step (limit)':24}{bare['images_per_second']:>20.1f}{bare['peak_rss_gb']:>14.2f}")
+    print(f"pipeline / bare step: {pipe['images_per_second'] / bare['images_per_second']:.1%}")
+    print(
+        f"pipeline / Lightning Pose 2.4.3 reference (31.7 images/s fp32, 2-core EPYC): "
+        f"{pipe['images_per_second'] / 31.7:.2f}x"
+    )
+    print(f"per-epoch pipeline images/s: {', '.join(f'{r:.1f}' for r in pipe['per_epoch'])}")
+
+
+if __name__ == "__main__":
+    main()

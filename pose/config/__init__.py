@@ -1,0 +1,23 @@
+"""Load, override, default and validate Lightning Pose ``config.yaml`` files."""
+
+from pose.config.loader import (
+    build_config,
+    config_to_dict,
+    load_config,
+    parse_override,
+    save_config,
+)
+from pose.config.schema import SUPPORTED_RESIZE_DIMS, PoseConfig
+from pose.config.validate import untrainable_reason, validate_config
+
+__all__ = [
+    "SUPPORTED_RESIZE_DIMS",
+    "PoseConfig",
+    "build_config",
+    "config_to_dict",
+    "load_config",
+    "parse_override",
+    "save_config",
+    "untrainable_reason",
+    "validate_config",
+]

@@ -1,0 +1,270 @@
+"""Checks that span several keys or need a registry, run after the schema has checked types.
+
+Allowed names come from the registries themselves (backbones, heads, losses, augmentation
+pipelines, optimizers), so validation cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pose.config.schema import SUPPORTED_RESIZE_DIMS, PoseConfig
+from pose.errors import ConfigError
+from pose.registry import Registry
+
+# Names Lightning Pose defines that this engine accepts in a config but does not train yet.
+UNSUPERVISED_LOSSES = (
+    "pca_multiview",
+    "pca_singleview",
+    "temporal",
+    "supervised_reprojection_heatmap_mse",
+)
+UNTRAINED_MODEL_TYPES = ("heatmap_mhcrnn", "heatmap_multiview_transformer")
+PRECISIONS = ("auto", "32", "bf16", "16")
+DOWNSAMPLE_FACTORS = (1, 2, 3)
+
+
+class _Checker:
+    """Raises the first failed check as one line: ``SOURCE: config key 'KEY': expected ..., got ...``."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, key: str, expectation: str, value: Any) -> None:
+        raise ConfigError(
+            f"{self.source}: config key {key!r}: expected {expectation}, got {value!r}"
+        )
+
+    def check(self, ok: bool, key: str, expectation: str, value: Any) -> None:
+        if not ok:
+            self.fail(key, expectation, value)
+
+    def int_at_least(self, key: str, value: Any, low: int, allow_none: bool = False) -> None:
+        if value is None and allow_none:
+            return
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
+        self.check(ok, key, f"an integer >= {low}", value)
+
+    def probability(self, key: str, value: Any) -> None:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0
+        self.check(ok, key, "a probability in [0, 1]", value)
+
+    def registered(
+        self, key: str, value: Any, registry: Registry, extra: Sequence[str] = ()
+    ) -> None:
+        if value in registry or value in extra:
+            return
+        names = [*registry.names(), *extra]
+        self.fail(key, f"one of the registered {registry.kind}s ({', '.join(names)})", value)
+
+
+def validate_config(cfg: PoseConfig, source: str = "config", mode: str = "epochs") -> None:
+    """Raise :class:`ConfigError` for the first value that breaks a rule of the spec."""
+    c = _Checker(source)
+    _check_data(c, cfg)
+    _check_training(c, cfg, mode)
+    _check_model(c, cfg)
+    _check_losses_eval(c, cfg)
+
+
+def _check_data(c: _Checker, cfg: PoseConfig) -> None:
+    d = cfg.data
+    for side in ("height", "width"):
+        value = getattr(d.image_resize_dims, side)
+        c.check(
+            value in SUPPORTED_RESIZE_DIMS,
+            f"data.image_resize_dims.{side}",
+            f"one of {set(SUPPORTED_RESIZE_DIMS)}",
+            value,
+        )
+    c.check(
+        d.downsample_factor in DOWNSAMPLE_FACTORS,
+        "data.downsample_factor",
+        f"one of {DOWNSAMPLE_FACTORS}",
+        d.downsample_factor,
+    )
+    c.int_at_least("data.num_keypoints", d.num_keypoints, 1, allow_none=True)
+    if d.keypoint_names is not None:
+        c.check(
+            len(set(d.keypoint_names)) == len(d.keypoint_names),
+            "data.keypoint_names",
+            "unique names",
+            d.keypoint_names,
+        )
+        if d.num_keypoints is not None and len(d.keypoint_names) != d.num_keypoints:
+            c.fail(
+                "data.keypoint_names",
+                f"{d.num_keypoints} names (data.num_keypoints)",
+                f"{len(d.keypoint_names)} names",
+            )
+    csv = d.csv_file
+    ok = isinstance(csv, str) or (
+        isinstance(csv, list) and csv and all(isinstance(x, str) for x in csv)
+    )
+    c.check(bool(ok), "data.csv_file", "a file path or a list of file paths", csv)
+    if isinstance(csv, list) and d.view_names is not None and len(d.view_names) != len(csv):
+        c.fail("data.view_names", f"one name per csv file ({len(csv)})", d.view_names)
+    if d.columns_for_singleview_pca is not None and d.num_keypoints is not None:
+        bad = [i for i in d.columns_for_singleview_pca if not 0 <= i < d.num_keypoints]
+        c.check(
+            not bad, "data.columns_for_singleview_pca", f"indices in [0, {d.num_keypoints})", bad
+        )
+
+
+def _check_training(c: _Checker, cfg: PoseConfig, mode: str) -> None:
+    from pose.data.augmentation import validate_augmentation
+    from pose.train.optim import LR_SCHEDULERS, OPTIMIZERS
+
+    t = cfg.training
+    validate_augmentation(t.imgaug)
+    if t.imgaug_hflip and isinstance(cfg.data.csv_file, list):
+        c.fail("training.imgaug_hflip", "false for multiview configs (several csv files)", True)
+    for key in (
+        "train_batch_size",
+        "val_batch_size",
+        "test_batch_size",
+        "accumulate_grad_batches",
+        "log_every_n_steps",
+        "check_val_every_n_epoch",
+        "early_stop_patience",
+    ):
+        c.int_at_least(f"training.{key}", getattr(t, key), 1)
+    c.int_at_least("training.num_gpus", t.num_gpus, 0)
+    c.int_at_least("training.num_workers", t.num_workers, 0, allow_none=True)
+    c.probability("training.train_prob", t.train_prob)
+    c.probability("training.val_prob", t.val_prob)
+    c.check(
+        t.train_prob + t.val_prob <= 1.0 + 1e-9,
+        "training.val_prob",
+        f"at most 1 - training.train_prob = {1 - t.train_prob:g}",
+        t.val_prob,
+    )
+    c.check(t.train_prob > 0, "training.train_prob", "a probability > 0", t.train_prob)
+    tf = t.train_frames
+    ok = (isinstance(tf, float) and 0 < tf <= 1) or (
+        isinstance(tf, int) and not isinstance(tf, bool) and tf >= 1
+    )
+    c.check(ok, "training.train_frames", "a fraction in (0, 1] or a frame count >= 1", tf)
+    ms = t.lr_scheduler_params.multisteplr
+    if mode == "epochs":
+        c.int_at_least("training.max_epochs", t.max_epochs, 1)
+        c.int_at_least("training.min_epochs", t.min_epochs, 0)
+        c.check(
+            t.min_epochs <= t.max_epochs,
+            "training.min_epochs",
+            f"<= training.max_epochs ({t.max_epochs})",
+            t.min_epochs,
+        )
+        c.int_at_least("training.unfreezing_epoch", t.unfreezing_epoch, 0)
+        milestones, limit, limit_key = ms.milestones or [], t.max_epochs, "training.max_epochs"
+        milestone_key = "training.lr_scheduler_params.multisteplr.milestones"
+    else:
+        c.int_at_least("training.max_steps", t.max_steps, 1)
+        c.int_at_least("training.min_steps", t.min_steps, 0)
+        c.check(
+            t.min_steps <= t.max_steps,
+            "training.min_steps",
+            f"<= training.max_steps ({t.max_steps})",
+            t.min_steps,
+        )
+        c.int_at_least("training.unfreezing_step", t.unfreezing_step, 0)
+        milestones, limit, limit_key = ms.milestone_steps or [], t.max_steps, "training.max_steps"
+        milestone_key = "training.lr_scheduler_params.multisteplr.milestone_steps"
+    c.check(
+        all(isinstance(m, int) and m >= 1 for m in milestones),
+        milestone_key,
+        "positive integers",
+        milestones,
+    )
+    c.check(list(milestones) == sorted(milestones), milestone_key, "increasing values", milestones)
+    beyond = [m for m in milestones if m > limit]
+    c.check(not beyond, milestone_key, f"values <= {limit_key} ({limit})", milestones)
+    c.check(
+        0 < ms.gamma <= 1,
+        "training.lr_scheduler_params.multisteplr.gamma",
+        "a factor in (0, 1]",
+        ms.gamma,
+    )
+    if t.ckpt_every_n_epochs is not None:
+        c.int_at_least("training.ckpt_every_n_epochs", t.ckpt_every_n_epochs, 1)
+        c.check(
+            t.ckpt_every_n_epochs % t.check_val_every_n_epoch == 0,
+            "training.ckpt_every_n_epochs",
+            f"a multiple of training.check_val_every_n_epoch ({t.check_val_every_n_epoch})",
+            t.ckpt_every_n_epochs,
+        )
+    c.registered("training.optimizer", t.optimizer, OPTIMIZERS)
+    c.check(
+        t.optimizer_params.learning_rate > 0,
+        "training.optimizer_params.learning_rate",
+        "a positive number",
+        t.optimizer_params.learning_rate,
+    )
+    c.registered("training.lr_scheduler", t.lr_scheduler, LR_SCHEDULERS)
+    c.check(
+        t.precision in PRECISIONS,
+        "training.precision",
+        f"one of {', '.join(PRECISIONS)}",
+        t.precision,
+    )
+    c.probability("training.patch_mask.init_ratio", t.patch_mask.init_ratio)
+    c.probability("training.patch_mask.final_ratio", t.patch_mask.final_ratio)
+
+
+def _check_model(c: _Checker, cfg: PoseConfig) -> None:
+    from pose.losses.heatmap import HEATMAP_LOSSES
+    from pose.models.backbones import BACKBONES
+    from pose.models.heads import HEADS
+
+    m = cfg.model
+    c.registered("model.backbone", m.backbone, BACKBONES)
+    c.registered("model.model_type", m.model_type, HEADS, extra=UNTRAINED_MODEL_TYPES)
+    c.registered("model.heatmap_loss_type", m.heatmap_loss_type, HEATMAP_LOSSES)
+    for loss in m.losses_to_use:
+        c.check(
+            loss in UNSUPERVISED_LOSSES,
+            "model.losses_to_use",
+            f"entries from {', '.join(UNSUPERVISED_LOSSES)}",
+            loss,
+        )
+
+
+def _check_losses_eval(c: _Checker, cfg: PoseConfig) -> None:
+    losses = cfg.losses
+    c.probability("losses.temporal.prob_threshold", losses.temporal.prob_threshold)
+    k = losses.pca_singleview.components_to_keep
+    ok = (isinstance(k, float) and 0 < k < 1) or (
+        isinstance(k, int) and not isinstance(k, bool) and k >= 1
+    )
+    c.check(
+        ok,
+        "losses.pca_singleview.components_to_keep",
+        "a variance fraction in (0, 1) or a count >= 1",
+        k,
+    )
+    eps = losses.temporal.epsilon
+    ok = isinstance(eps, (int, float)) or (
+        isinstance(eps, list) and all(isinstance(e, (int, float)) for e in eps)
+    )
+    c.check(ok, "losses.temporal.epsilon", "a number or a list of numbers (one per keypoint)", eps)
+    c.probability("eval.confidence_thresh_for_vid", cfg.eval.confidence_thresh_for_vid)
+    import matplotlib
+
+    c.check(
+        cfg.eval.colormap in matplotlib.colormaps,
+        "eval.colormap",
+        "a matplotlib colormap name (e.g. cool, viridis)",
+        cfg.eval.colormap,
+    )
+
+
+def untrainable_reason(cfg: PoseConfig) -> str | None:
+    """Why this engine cannot train ``cfg`` yet (a valid Lightning Pose config), or None."""
+    if cfg.model.model_type in UNTRAINED_MODEL_TYPES:
+        return f"model.model_type {cfg.model.model_type!r} is not trained by this engine yet (use heatmap or regression)"
+    if cfg.model.losses_to_use:
+        return f"model.losses_to_use {list(cfg.model.losses_to_use)}: unsupervised losses are not trained by this engine yet (use [])"
+    if isinstance(cfg.data.csv_file, list):
+        return "data.csv_file is a list: multiview training is not supported by this engine yet"
+    return None

@@ -1,0 +1,45 @@
+"""Cheap data checks for ``sweeper validate``: labels readable, header matches, images present."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pose.data.labels import check_labels_match_config, read_labels
+
+from pose.config.schema import PoseConfig
+from pose.errors import DataError
+
+
+@dataclass
+class DataSummary:
+    csv_path: Path
+    num_frames: int
+    keypoint_names: list[str]
+
+
+def labels_path(cfg: PoseConfig) -> Path:
+    """The label CSV named by ``data.csv_file`` (relative to ``data.data_dir`` unless absolute)."""
+    csv = cfg.data.csv_file
+    if isinstance(csv, list):
+        raise DataError(
+            "data.csv_file is a list (multiview): only single-view label files are supported"
+        )
+    return Path(cfg.data.data_dir) / csv
+
+
+def check_data(cfg: PoseConfig) -> DataSummary:
+    """Read the labels and check every image file exists, without decoding images."""
+    data_dir = Path(cfg.data.data_dir)
+    if not data_dir.is_dir():
+        raise DataError(f"config key 'data.data_dir': directory not found: {data_dir}")
+    path = labels_path(cfg)
+    labels = read_labels(path)
+    check_labels_match_config(labels, cfg.data.keypoint_names, cfg.data.num_keypoints, path)
+    missing = [p for p in labels.image_paths if not (data_dir / p).is_file()]
+    if missing:
+        raise DataError(
+            f"{path}: {len(missing)} of {len(labels.image_paths)} labeled images not found under "
+            f"{data_dir}, e.g. {missing[0]}"
+        )
+    return DataSummary(path, len(labels.image_paths), list(labels.keypoint_names))

@@ -1,0 +1,59 @@
+"""Write predictions in the DeepLabCut CSV layout the field's tools already read."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SCORER = "pose-sweeper"
+
+
+def predictions_frame(
+    index: Sequence[str],
+    keypoint_names: Sequence[str],
+    xy: np.ndarray,
+    likelihood: np.ndarray,
+    extra_columns: Mapping[str, Sequence[object]] | None = None,
+    scorer: str = SCORER,
+) -> pd.DataFrame:
+    """A 3-header-row (scorer/bodyparts/coords) frame with x, y, likelihood per keypoint.
+
+    ``xy`` is ``[N, K, 2]`` and ``likelihood`` ``[N, K]``; ``extra_columns`` (e.g. ``set``) are appended
+    as single columns, the way Lightning Pose adds its ``set`` column.
+    """
+    n, k = likelihood.shape
+    columns = pd.MultiIndex.from_product(
+        [[scorer], list(keypoint_names), ["x", "y", "likelihood"]],
+        names=["scorer", "bodyparts", "coords"],
+    )
+    values = np.concatenate([xy, likelihood[..., None]], axis=-1).reshape(n, k * 3)
+    frame = pd.DataFrame(values, index=list(index), columns=columns)
+    for name, column in (extra_columns or {}).items():
+        frame[(name, "", "")] = list(column)
+    return frame
+
+
+def errors_frame(
+    index: Sequence[str],
+    keypoint_names: Sequence[str],
+    errors: np.ndarray,
+    extra_columns: Mapping[str, Sequence[object]] | None = None,
+) -> pd.DataFrame:
+    """One column per keypoint (Euclidean error in original pixels, NaN where unlabeled)."""
+    frame = pd.DataFrame(errors, index=list(index), columns=list(keypoint_names))
+    for name, column in (extra_columns or {}).items():
+        frame[name] = list(column)
+    return frame
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path)
+
+
+def read_predictions(path: Path) -> pd.DataFrame:
+    """Read a predictions CSV written by :func:`predictions_frame` (3 header rows)."""
+    return pd.read_csv(path, header=[0, 1, 2], index_col=0)

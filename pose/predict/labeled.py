@@ -1,0 +1,93 @@
+"""Predict every labeled frame after training and score it in original-image pixels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from pose.models.outputs import decode_outputs
+from pose.predict.dlc_csv import errors_frame, predictions_frame, write_csv
+from pose.train.module import PoseLightningModule, pixel_errors
+from pose.train.precision import autocast
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class LabeledPredictions:
+    """Predictions for every CSV row, in original-image pixels."""
+
+    xy: np.ndarray  # [N, K, 2]
+    likelihood: np.ndarray  # [N, K]
+    errors: np.ndarray  # [N, K], NaN where unlabeled
+
+
+@torch.inference_mode()
+def predict_labeled(
+    module: PoseLightningModule, loader: DataLoader, precision: str
+) -> LabeledPredictions:
+    """Run ``module`` over ``loader`` (all labeled rows, no augmentation) and gather results by row."""
+    module.eval()
+    device = module.device
+    n = len(loader.dataset)  # type: ignore[arg-type]
+    k = None
+    rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    for batch in loader:
+        images = batch["image"].to(device, non_blocking=True)
+        with autocast(device, precision):
+            output = module(images)
+        xy, conf = decode_outputs(output, module.model.model_type, module.image_hw, module.stride)
+        scale = batch["scale"].to(device)
+        errors = pixel_errors(xy, batch["keypoints"].to(device), scale)
+        rows.append(
+            (
+                batch["index"].numpy(),
+                (xy * scale[:, None, :]).cpu().numpy(),
+                conf.cpu().numpy(),
+                errors.cpu().numpy(),
+            )
+        )
+        k = xy.shape[1]
+    xy_all = np.full((n, k or 0, 2), np.nan, dtype=np.float32)
+    conf_all = np.full((n, k or 0), np.nan, dtype=np.float32)
+    err_all = np.full((n, k or 0), np.nan, dtype=np.float32)
+    positions = {int(row): pos for pos, row in enumerate(loader.dataset.indices)}  # type: ignore[attr-defined]
+    for index, xy, conf, err in rows:
+        pos = [positions[int(i)] for i in index]
+        xy_all[pos], conf_all[pos], err_all[pos] = xy, conf, err
+    return LabeledPredictions(xy_all, conf_all, err_all)
+
+
+def split_pixel_errors(errors: np.ndarray, split_of_rows: np.ndarray) -> dict[str, float | None]:
+    """Mean error over labeled keypoints of each split (None for an empty split)."""
+    out: dict[str, float | None] = {}
+    for split in SPLITS:
+        values = errors[split_of_rows == split]
+        values = values[~np.isnan(values)]
+        out[split] = float(values.mean()) if values.size else None
+    return out
+
+
+def write_labeled_predictions(
+    output_dir: Path,
+    image_paths: list[str],
+    keypoint_names: list[str],
+    predictions: LabeledPredictions,
+    split_of_rows: np.ndarray,
+) -> None:
+    """``predictions.csv`` (DLC layout + ``set``) and ``predictions_pixel_error.csv``."""
+    sets = {"set": list(split_of_rows)}
+    write_csv(
+        predictions_frame(
+            image_paths, keypoint_names, predictions.xy, predictions.likelihood, sets
+        ),
+        output_dir / "predictions.csv",
+    )
+    write_csv(
+        errors_frame(image_paths, keypoint_names, predictions.errors, sets),
+        output_dir / "predictions_pixel_error.csv",
+    )

@@ -1,0 +1,96 @@
+"""Cross-cutting training behaviour as Lightning callbacks (not in ``training_step``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback
+
+
+class BackboneUnfreeze(Callback):
+    """Keep the backbone frozen until ``training.unfreezing_epoch`` (or ``unfreezing_step``).
+
+    Frozen parameters stay in the optimizer with ``requires_grad=False``: they get no gradient, so
+    Adam/AdamW skip them, and unfreezing needs no new parameter group. Batch-norm statistics keep
+    updating while frozen, as in Lightning Pose.
+    """
+
+    def __init__(self, epoch: int | None = None, step: int | None = None) -> None:
+        self.epoch = epoch
+        self.step = step
+        self.frozen = False
+
+    def _set(self, pl_module: L.LightningModule, frozen: bool) -> None:
+        for p in pl_module.model.backbone.parameters():
+            p.requires_grad_(not frozen)
+        self.frozen = frozen
+
+    def _due(self, trainer: L.Trainer) -> bool:
+        if self.step is not None:
+            return trainer.global_step >= self.step
+        return trainer.current_epoch >= (self.epoch or 0)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._set(pl_module, not self._due(trainer))
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.frozen and self._due(trainer):
+            self._set(pl_module, False)
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if self.frozen and self.step is not None and self._due(trainer):
+            self._set(pl_module, False)
+
+
+class ThroughputTimer(Callback):
+    """Seconds spent training (validation excluded) and labeled images seen, for images/s."""
+
+    def __init__(self) -> None:
+        self.train_seconds = 0.0
+        self.images = 0
+        self.epochs_run = 0
+        self.epoch_images_per_second: list[float] = []
+        self._start: float | None = None
+        self._epoch_seconds = 0.0
+        self._epoch_images = 0
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start = time.perf_counter()
+        self._epoch_seconds, self._epoch_images = 0.0, self.images
+
+    def _stop_clock(self) -> None:
+        if self._start is not None:
+            elapsed = time.perf_counter() - self._start
+            self.train_seconds += elapsed
+            self._epoch_seconds += elapsed
+            self._start = None
+
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        self.images += int(batch["image"].shape[0])
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._stop_clock()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._stop_clock()
+        self.epochs_run += 1
+        if self._epoch_seconds > 0:
+            self.epoch_images_per_second.append(
+                (self.images - self._epoch_images) / self._epoch_seconds
+            )
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / self.train_seconds if self.train_seconds > 0 else 0.0

@@ -1,0 +1,122 @@
+"""The LightningModule: supervised heatmap/regression training with pixel-error validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from pose.config import PoseConfig
+from pose.data.heatmaps import make_heatmaps
+from pose.losses.heatmap import HEATMAP_LOSSES
+from pose.losses.regression import regression_loss
+from pose.models.outputs import decode_outputs
+from pose.models.pose_model import PoseModel, normalize_images, spatial_softmax
+from pose.train.optim import LR_SCHEDULERS, OPTIMIZERS
+
+
+def pixel_errors(pred_xy: Tensor, true_xy: Tensor, scale: Tensor) -> Tensor:
+    """Euclidean error per keypoint in ORIGINAL image pixels ``[B, K]`` (NaN where unlabeled).
+
+    ``scale`` ``[B, 2]`` maps resized pixels back to original ones, so errors are comparable across
+    resize dims and model types.
+    """
+    diff = (pred_xy - true_xy) * scale[:, None, :]
+    return diff.norm(dim=-1)
+
+
+class PoseLightningModule(L.LightningModule):
+    """Wraps a :class:`PoseModel` with its loss, optimizer and metrics.
+
+    Logged: ``train/loss`` (per step and epoch), ``val/loss`` and ``val/pixel_error`` (mean over labeled
+    keypoints, original pixels) each validation epoch, the same for ``test/`` when testing.
+    """
+
+    def __init__(self, model: PoseModel, cfg: PoseConfig, channels_last: bool = False) -> None:
+        super().__init__()
+        self.model = model
+        self.cfg = cfg
+        self.channels_last = channels_last
+        dims = cfg.data.image_resize_dims
+        self.image_hw = (dims.height, dims.width)
+        self.stride = 2**cfg.data.downsample_factor
+        self.uniform_for_nan = cfg.training.uniform_heatmaps_for_nan_keypoints
+        self.heatmap_loss = HEATMAP_LOSSES.get(cfg.model.heatmap_loss_type)
+        if channels_last:
+            self.model.to(memory_format=torch.channels_last)
+
+    def forward(self, images: Tensor) -> Tensor:
+        """Raw model output for a uint8 image batch ``[B, 3, H, W]``."""
+        x = normalize_images(images)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.model(x)
+
+    def _loss(self, output: Tensor, keypoints: Tensor) -> Tensor:
+        labeled = ~torch.isnan(keypoints).any(dim=-1)
+        if self.model.model_type == "regression":
+            h, w = self.image_hw
+            return regression_loss(
+                output.float() * output.new_tensor([w - 1, h - 1]).float(), keypoints, labeled
+            )
+        probs = spatial_softmax(output.float())
+        target = make_heatmaps(
+            keypoints, probs.shape[-2:], self.stride, uniform_for_nan=self.uniform_for_nan
+        )
+        mask = torch.ones_like(labeled) if self.uniform_for_nan else labeled
+        return self.heatmap_loss(probs, target, mask)
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        output = self(batch["image"])
+        loss = self._loss(output, batch["keypoints"])
+        batch_size = batch["image"].shape[0]
+        self.log(
+            "train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=batch_size
+        )
+        return loss
+
+    def _eval_step(self, batch: dict[str, Tensor], stage: str) -> None:
+        output = self(batch["image"])
+        loss = self._loss(output, batch["keypoints"])
+        xy, _ = decode_outputs(output, self.model.model_type, self.image_hw, self.stride)
+        errors = pixel_errors(xy, batch["keypoints"], batch["scale"])
+        labeled = ~torch.isnan(errors)
+        batch_size = batch["image"].shape[0]
+        self.log(
+            f"{stage}/loss",
+            loss,
+            on_epoch=True,
+            prog_bar=stage == "val",
+            batch_size=batch_size,
+            sync_dist=True,
+        )
+        if labeled.any():
+            # weight by labeled keypoints so the epoch value is the mean over all labeled keypoints
+            self.log(
+                f"{stage}/pixel_error",
+                errors[labeled].mean(),
+                on_epoch=True,
+                prog_bar=stage == "val",
+                batch_size=int(labeled.sum()),
+                sync_dist=True,
+            )
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def configure_optimizers(self) -> Any:
+        t = self.cfg.training
+        optimizer = OPTIMIZERS.get(t.optimizer)(self.parameters(), t.optimizer_params.learning_rate)
+        ms = t.lr_scheduler_params.multisteplr
+        step_based = t.max_steps is not None and t.max_epochs is None
+        milestones = list(ms.milestone_steps or []) if step_based else list(ms.milestones or [])
+        scheduler = LR_SCHEDULERS.get(t.lr_scheduler)(optimizer, milestones, ms.gamma)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step" if step_based else "epoch"},
+        }

@@ -1,0 +1,34 @@
+"""Optimizer and learning-rate scheduler registries keyed by the config's names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import torch
+
+from pose.registry import Registry
+
+OptimizerFactory = Callable[[Iterable[torch.nn.Parameter], float], torch.optim.Optimizer]
+SchedulerFactory = Callable[
+    [torch.optim.Optimizer, list[int], float], torch.optim.lr_scheduler.LRScheduler
+]
+
+OPTIMIZERS: Registry[OptimizerFactory] = Registry("optimizer")
+LR_SCHEDULERS: Registry[SchedulerFactory] = Registry("lr_scheduler")
+
+
+@OPTIMIZERS.register("Adam")
+def _adam(params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=lr)
+
+
+@OPTIMIZERS.register("AdamW")
+def _adamw(params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=lr)
+
+
+@LR_SCHEDULERS.register("multisteplr")
+def _multisteplr(
+    optimizer: torch.optim.Optimizer, milestones: list[int], gamma: float
+) -> torch.optim.lr_scheduler.LRScheduler:
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=gamma)

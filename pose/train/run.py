@@ -1,0 +1,227 @@
+"""Train one model from a validated config and write its outputs (the engine's main entry point)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+
+from pose.config import PoseConfig, save_config, untrainable_reason
+from pose.data import PoseDataModule
+from pose.errors import ConfigError, WeightsError
+from pose.models.pose_model import PoseModel, build_model
+from pose.predict.labeled import predict_labeled, split_pixel_errors, write_labeled_predictions
+from pose.train.callbacks import BackboneUnfreeze, ThroughputTimer
+from pose.train.module import PoseLightningModule
+from pose.train.precision import lightning_precision, pick_accelerator, resolve_precision
+
+BEST_CHECKPOINT = "best.ckpt"
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    best_checkpoint: Path
+    metrics: dict[str, Any]
+
+
+def load_checkpoint_weights(model: PoseModel, path: str | Path) -> None:
+    """Initialize ``model`` from a ``.ckpt``/``.pt`` file (``model.checkpoint``), loaded weights-only."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"config key 'model.checkpoint': file not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad file
+        raise WeightsError(
+            f"model.checkpoint {path}: cannot load weights-only checkpoint ({err})"
+        ) from None
+    state = state.get("state_dict", state) if isinstance(state, dict) else state
+    own = model.state_dict()
+    mapped = {}
+    for key, value in state.items():
+        for prefix in ("model.", ""):
+            if key.startswith(prefix) and key[len(prefix) :] in own:
+                mapped[key[len(prefix) :]] = value
+                break
+    bad = [k for k, v in mapped.items() if v.shape != own[k].shape]
+    if not mapped or bad:
+        detail = f"shape mismatch for {bad[:3]}" if bad else "no parameter names match this model"
+        raise WeightsError(
+            f"model.checkpoint {path}: {detail} (backbone/model_type/keypoints must match)"
+        )
+    model.load_state_dict(mapped, strict=False)
+
+
+def _resolve_keypoints(cfg: PoseConfig, keypoint_names: list[str]) -> None:
+    """Fill ``num_keypoints``/``keypoint_names`` left null in the config from the CSV header."""
+    cfg.data.keypoint_names = list(keypoint_names)
+    cfg.data.num_keypoints = len(keypoint_names)
+
+
+def _check_output_dir(output_dir: Path) -> None:
+    if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
+        raise ConfigError(
+            f"output directory {output_dir} is not empty; choose a new one so earlier results are kept"
+        )
+
+
+def _callbacks(cfg: PoseConfig, ckpt_dir: Path, has_val: bool) -> list[Callback]:
+    t = cfg.training
+    monitor = "val/loss" if has_val else "train/loss_epoch"
+    callbacks: list[Callback] = [
+        BackboneUnfreeze(
+            epoch=t.unfreezing_epoch,
+            step=t.unfreezing_step if t.max_steps is not None and t.max_epochs is None else None,
+        ),
+        ModelCheckpoint(
+            dirpath=ckpt_dir,
+            filename="best",
+            monitor=monitor,
+            mode="min",
+            save_top_k=1,
+            save_weights_only=True,
+            enable_version_counter=False,
+        ),
+    ]
+    if t.ckpt_every_n_epochs:
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=ckpt_dir,
+                filename="epoch={epoch}",
+                every_n_epochs=t.ckpt_every_n_epochs,
+                save_top_k=-1,
+                save_weights_only=True,
+                auto_insert_metric_name=False,
+            )
+        )
+    if t.early_stopping and has_val:
+        callbacks.append(
+            EarlyStopping(monitor="val/loss", mode="min", patience=t.early_stop_patience)
+        )
+    return callbacks
+
+
+def train(
+    cfg: PoseConfig,
+    output_dir: str | Path,
+    *,
+    extra_callbacks: Sequence[Callback] = (),
+    progress_bar: bool = True,
+) -> TrainResult:
+    """Train ``cfg`` and write ``config.yaml``, ``best.ckpt``, predictions and ``metrics.json``.
+
+    All checks that can fail on user input (trainable config, labels, images, weights) run before
+    anything is written, so a bad input leaves ``output_dir`` untouched.
+    """
+    output_dir = Path(output_dir)
+    reason = untrainable_reason(cfg)
+    if reason:
+        raise ConfigError(reason)
+    _check_output_dir(output_dir)
+    datamodule = PoseDataModule(cfg)
+    datamodule.setup()
+    _resolve_keypoints(cfg, datamodule.keypoint_names)
+
+    t = cfg.training
+    L.seed_everything(t.rng_seed_model_pt, workers=True, verbose=False)
+    dims = cfg.data.image_resize_dims
+    model = build_model(
+        backbone=cfg.model.backbone,
+        model_type=cfg.model.model_type,
+        num_keypoints=len(datamodule.keypoint_names),
+        image_hw=(dims.height, dims.width),
+        downsample_factor=cfg.data.downsample_factor,
+        pretrained=cfg.model.backbone_pretrained and not cfg.model.checkpoint,
+    )
+    if cfg.model.checkpoint:
+        load_checkpoint_weights(model, cfg.model.checkpoint)
+
+    accelerator = pick_accelerator(t.num_gpus)
+    precision = resolve_precision(t.precision, accelerator)
+    module = PoseLightningModule(model, cfg, channels_last=True)
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, output_dir / "config.yaml")
+    ckpt_dir = output_dir / "checkpoints"
+    has_val = len(datamodule.splits.validation) > 0
+    timer = ThroughputTimer()
+    step_based = t.max_steps is not None and t.max_epochs is None
+    length: dict[str, Any] = (
+        {"max_steps": t.max_steps, "min_steps": t.min_steps, "max_epochs": -1}
+        if step_based
+        else {"max_epochs": t.max_epochs, "min_epochs": t.min_epochs}
+    )
+    devices = t.num_gpus if accelerator == "gpu" else 1
+    trainer = L.Trainer(
+        accelerator=accelerator,
+        devices=devices,
+        strategy="ddp" if devices > 1 else "auto",
+        precision=lightning_precision(precision),  # type: ignore[arg-type]
+        check_val_every_n_epoch=t.check_val_every_n_epoch,
+        log_every_n_steps=t.log_every_n_steps,
+        accumulate_grad_batches=t.accumulate_grad_batches,
+        callbacks=[*_callbacks(cfg, ckpt_dir, has_val), timer, *extra_callbacks],
+        logger=CSVLogger(output_dir, name="logs", version=""),
+        default_root_dir=output_dir,
+        enable_progress_bar=progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=1.0 if has_val else 0,
+        **length,
+    )
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule)
+    wall_seconds = time.perf_counter() - started
+
+    best_model = trainer.checkpoint_callback
+    best_path = output_dir / BEST_CHECKPOINT
+    source = Path(best_model.best_model_path) if best_model and best_model.best_model_path else None
+    if source is None or not source.is_file():
+        trainer.save_checkpoint(best_path, weights_only=True)
+    else:
+        source.replace(best_path)
+        state = torch.load(best_path, map_location="cpu", weights_only=True)
+        module.load_state_dict(state["state_dict"])
+    best_score = best_model.best_model_score if best_model else None
+
+    if not trainer.is_global_zero:
+        return TrainResult(output_dir, best_path, {})
+    module.to(trainer.strategy.root_device)
+    predictions = predict_labeled(module, datamodule.labeled_dataloader(), precision)
+    split_of_rows = datamodule.split_of_rows()
+    write_labeled_predictions(
+        output_dir,
+        datamodule.labels.image_paths,
+        datamodule.keypoint_names,
+        predictions,
+        split_of_rows,
+    )
+    pixel_error = split_pixel_errors(predictions.errors, split_of_rows)
+    metrics = {
+        "best_val_loss": float(best_score) if best_score is not None and has_val else None,
+        "pixel_error": pixel_error,
+        "val_pixel_error": pixel_error["validation"],
+        "test_pixel_error": pixel_error["test"],
+        "epochs_run": trainer.current_epoch if trainer.current_epoch else timer.epochs_run,
+        "steps_run": trainer.global_step,
+        "train_seconds": round(timer.train_seconds, 3),
+        "wall_seconds": round(wall_seconds, 3),
+        "train_images_per_second": round(timer.images_per_second, 2),
+        "train_images_per_second_by_epoch": [round(v, 2) for v in timer.epoch_images_per_second],
+        "precision": precision,
+        "accelerator": accelerator,
+        "num_train_frames": int(len(datamodule.splits.train)),
+        "num_val_frames": int(len(datamodule.splits.validation)),
+        "num_test_frames": int(len(datamodule.splits.test)),
+    }
+    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return TrainResult(output_dir, best_path, metrics)

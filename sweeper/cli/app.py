@@ -1,0 +1,148 @@
+"""Typer app: errors of our own type become one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
+
+from pose.errors import PoseError
+
+app = typer.Typer(
+    name="sweeper",
+    help="Train pose-estimation models from Lightning Pose configs and sweep their hyperparameters.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigArg = Annotated[
+    Path, typer.Argument(help="A Lightning Pose config.yaml.", show_default=False)
+]
+OverrideOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--override",
+        "-o",
+        help="Dotted KEY=VALUE override, e.g. training.max_epochs=5 (repeatable).",
+    ),
+]
+
+
+def _default_output_dir() -> Path:
+    return (
+        Path("outputs") / datetime.now().strftime("%Y-%m-%d") / datetime.now().strftime("%H-%M-%S")
+    )
+
+
+@app.command()
+def train(
+    config: ConfigArg,
+    override: OverrideOpt = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option("--output-dir", help="Where to write outputs (default outputs/DATE/TIME)."),
+    ] = None,
+) -> None:
+    """Train one model; writes config.yaml, best.ckpt, predictions CSVs and metrics.json."""
+    from pose.config import load_config
+    from pose.train import train as run_training
+
+    cfg = load_config(config, override or [])
+    out = output_dir or _default_output_dir()
+    result = run_training(cfg, out)
+    m = result.metrics
+    err = m.get("pixel_error", {})
+    fmt = lambda v: "n/a" if v is None else f"{v:.2f} px"  # noqa: E731
+    console.print(
+        f"[bold green]done[/] in {m.get('wall_seconds', 0):.0f} s ({m.get('epochs_run')} epochs, "
+        f"{m.get('train_images_per_second', 0):.1f} images/s, {m.get('precision')}); pixel error "
+        f"train {fmt(err.get('train'))}, val {fmt(err.get('validation'))}, test {fmt(err.get('test'))}"
+    )
+    console.print(f"outputs in [bold]{escape(str(result.output_dir))}[/]")
+
+
+@app.command()
+def validate(config: ConfigArg, override: OverrideOpt = None) -> None:
+    """Load and check a config and its labeled data; print a short summary."""
+    from pose.config import load_config, untrainable_reason
+    from pose.data import check_data
+
+    cfg = load_config(config, override or [])
+    summary = check_data(cfg)
+    t, d, m = cfg.training, cfg.data, cfg.model
+    length = (
+        f"{t.max_steps} steps"
+        if t.max_steps is not None and t.max_epochs is None
+        else f"{t.min_epochs}-{t.max_epochs} epochs"
+    )
+    console.print(f"[bold green]valid[/]: {escape(str(config))}")
+    line = lambda text: console.print(text, markup=False, highlight=False)  # noqa: E731
+    line(
+        f"  data      {summary.num_frames} labeled frames in {d.data_dir} ({summary.csv_path.name})"
+    )
+    line(f"  keypoints {len(summary.keypoint_names)}: {', '.join(summary.keypoint_names)}")
+    line(f"  images    resized to {d.image_resize_dims.height}x{d.image_resize_dims.width} (h x w)")
+    line(
+        f"  model     {m.model_type}, backbone {m.backbone}, loss {m.heatmap_loss_type}, losses_to_use {list(m.losses_to_use)}"
+    )
+    line(
+        f"  training  {length}, batch {t.train_batch_size}, {t.optimizer} lr {t.optimizer_params.learning_rate:g}, imgaug {t.imgaug if isinstance(t.imgaug, str) else 'custom'}"
+    )
+    reason = untrainable_reason(cfg)
+    if reason:
+        console.print(
+            f"[yellow]warning[/]: loads as a Lightning Pose config, but cannot be trained here yet: {escape(reason)}"
+        )
+
+
+@app.command("example-data")
+def example_data(
+    directory: Annotated[
+        Path, typer.Argument(help="Directory to create the synthetic data set in.")
+    ],
+    n_images: Annotated[int, typer.Option(min=10, help="Labeled images to render.")] = 120,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Write a synthetic labeled data set with known keypoints, a video, and a config.yaml."""
+    from pose.data.synthetic import make_example_dataset
+
+    if directory.exists() and any(directory.iterdir()):
+        raise PoseError(f"{directory} is not empty; choose a new directory for the example data")
+    config = make_example_dataset(directory, n_images=n_images, seed=seed)
+    console.print(f"wrote synthetic data set and config: [bold]{escape(str(config))}[/]")
+    console.print(f"train it with: sweeper train {escape(str(config))}")
+
+
+def main() -> None:
+    """Console-script entry: user errors print one line and exit 2; bugs keep their traceback."""
+    try:
+        code = app(standalone_mode=False)
+    except PoseError as err:
+        err_console.print(
+            Text.assemble(("error", "bold red"), f": {err}"), highlight=False, soft_wrap=True
+        )
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+    except typer.Exit as exit_:
+        sys.exit(exit_.exit_code)
+    except Exception as err:  # click usage errors in standalone_mode=False
+        import click
+
+        if isinstance(err, click.exceptions.ClickException):
+            err.show()
+            sys.exit(2)
+        if isinstance(err, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)

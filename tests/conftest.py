@@ -1,0 +1,38 @@
+"""Shared fixtures: paths to ../shared, a tiny synthetic data set, and a fast training config."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+SHARED = REPO.parent / "shared"
+PEER_CONFIGS = SHARED / "peer-configs"
+MIRROR_MOUSE = SHARED / "data" / "mirror-mouse-example"
+
+
+def require(path: Path) -> Path:
+    """Skip the calling test cleanly when ``../shared`` data is absent (as on a user's machine)."""
+    if not path.exists():
+        pytest.skip(f"{path} not available")
+    return path
+
+
+@pytest.fixture(scope="session")
+def synthetic_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic data set (known keypoints) shared by the tests of one session."""
+    from pose.data.synthetic import make_example_dataset
+
+    out = tmp_path_factory.mktemp("synthetic")
+    make_example_dataset(out, n_images=40, n_video_frames=24, seed=0)
+    return out
+
+
+@pytest.fixture
+def mirror_mouse() -> Path:
+    return require(MIRROR_MOUSE)

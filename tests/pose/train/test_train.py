@@ -1,0 +1,328 @@
+"""End-to-end training on tiny synthetic data: outputs, and one test per ``training.*`` key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from pose.config import PoseConfig, load_config
+from pose.errors import ConfigError, WeightsError
+from pose.train import train
+from pose.train.callbacks import BackboneUnfreeze
+
+FAST = [
+    "data.image_resize_dims.height=64",
+    "data.image_resize_dims.width=64",
+    "training.max_epochs=2",
+    "training.min_epochs=1",
+    "training.unfreezing_epoch=0",
+    "training.check_val_every_n_epoch=1",
+    "training.lr_scheduler_params.multisteplr.milestones=[1]",
+    "training.num_workers=0",
+    "training.train_batch_size=8",
+    "training.imgaug=default",
+    "training.log_every_n_steps=1",
+    "training.precision=32",
+]
+
+
+def fast_cfg(data_dir: Path, *overrides: str) -> PoseConfig:
+    return load_config(data_dir / "config.yaml", [*FAST, *overrides])
+
+
+def run(cfg: PoseConfig, out: Path, **kwargs):
+    return train(cfg, out, progress_bar=False, **kwargs)
+
+
+def logged(out: Path) -> pd.DataFrame:
+    return pd.read_csv(out / "logs" / "metrics.csv")
+
+
+def test_outputs_written(synthetic_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = run(fast_cfg(synthetic_dir), out)
+    for name in (
+        "config.yaml",
+        "best.ckpt",
+        "predictions.csv",
+        "predictions_pixel_error.csv",
+        "metrics.json",
+    ):
+        assert (out / name).is_file(), name
+    preds = pd.read_csv(out / "predictions.csv", header=[0, 1, 2], index_col=0)
+    assert len(preds) == 40
+    assert list(preds.columns.get_level_values(2)[:3]) == ["x", "y", "likelihood"]
+    assert set(preds[("set", "", "")]) <= {"train", "validation", "test", "unused"}
+    assert (preds[("set", "", "")] == "train").sum() == result.metrics["num_train_frames"]
+    likelihood = preds.xs("likelihood", axis=1, level=2).to_numpy(dtype=float)
+    assert np.all((likelihood >= 0) & (likelihood <= 1))
+    errors = pd.read_csv(out / "predictions_pixel_error.csv", index_col=0)
+    assert list(errors.columns[:5]) == ["nose", "ear_left", "ear_right", "tail_base", "tail_tip"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in (
+        "best_val_loss",
+        "pixel_error",
+        "epochs_run",
+        "train_seconds",
+        "train_images_per_second",
+    ):
+        assert key in metrics
+    assert metrics["epochs_run"] == 2
+    assert set(metrics["pixel_error"]) == {"train", "validation", "test"}
+    assert metrics["train_images_per_second"] > 0
+    # the resolved config reloads and names the keypoints read from the CSV
+    again = load_config(out / "config.yaml")
+    assert again.data.keypoint_names == ["nose", "ear_left", "ear_right", "tail_base", "tail_tip"]
+    state = torch.load(out / "best.ckpt", weights_only=True)
+    assert any(k.startswith("model.") for k in state["state_dict"])
+
+
+def test_existing_output_dir_is_never_overwritten(synthetic_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    with pytest.raises(ConfigError, match="not empty"):
+        run(fast_cfg(synthetic_dir), out)
+    assert (out / "keep.txt").read_text() == "precious"
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+
+
+def test_batch_sizes_and_splits(synthetic_dir: Path, tmp_path: Path) -> None:
+    cfg = fast_cfg(
+        synthetic_dir,
+        "training.train_batch_size=4",
+        "training.max_epochs=1",
+        "training.train_prob=0.5",
+        "training.val_prob=0.25",
+        "training.train_frames=10",
+    )
+    result = run(cfg, tmp_path / "r")
+    m = result.metrics
+    assert (m["num_train_frames"], m["num_val_frames"], m["num_test_frames"]) == (10, 10, 10)
+    # one epoch of 10 frames at batch 4 -> 3 optimizer steps (last batch kept or dropped: 2 or 3)
+    assert m["steps_run"] in (2, 3)
+
+
+def test_unfreezing_epoch_keeps_backbone_fixed(synthetic_dir: Path, tmp_path: Path) -> None:
+    cfg = fast_cfg(synthetic_dir, "training.unfreezing_epoch=2", "training.max_epochs=2")
+    from pose.models.pose_model import build_model
+
+    torch.manual_seed(cfg.training.rng_seed_model_pt)
+    reference = build_model("resnet18", "heatmap", 5, (64, 64), 2, pretrained=False)
+    run(cfg, tmp_path / "r")
+    state = torch.load(tmp_path / "r" / "best.ckpt", weights_only=True)["state_dict"]
+    conv = state[
+        "model.backbone."
+        + next(k for k in reference.backbone.state_dict() if k.endswith("conv1.weight"))
+    ]
+    assert torch.equal(
+        conv,
+        reference.backbone.state_dict()[
+            next(k for k in reference.backbone.state_dict() if k.endswith("conv1.weight"))
+        ],
+    )
+
+
+def test_unfreeze_callback_by_epoch_and_step() -> None:
+    by_epoch, by_step = BackboneUnfreeze(epoch=3), BackboneUnfreeze(step=10)
+
+    class T:
+        current_epoch, global_step = 2, 9
+
+    assert not by_epoch._due(T()) and not by_step._due(T())
+    T.current_epoch, T.global_step = 3, 10
+    assert by_epoch._due(T()) and by_step._due(T())
+
+
+def test_epochs_validation_logging_and_checkpoints(synthetic_dir: Path, tmp_path: Path) -> None:
+    cfg = fast_cfg(
+        synthetic_dir,
+        "training.max_epochs=4",
+        "training.min_epochs=4",
+        "training.check_val_every_n_epoch=2",
+        "training.ckpt_every_n_epochs=2",
+        "training.log_every_n_steps=2",
+        "training.lr_scheduler_params.multisteplr.milestones=[2]",
+    )
+    out = tmp_path / "r"
+    result = run(cfg, out)
+    assert result.metrics["epochs_run"] == 4
+    log = logged(out)
+    val_epochs = sorted(log.dropna(subset=["val/loss"])["epoch"].astype(int).tolist())
+    assert val_epochs == [1, 3]  # validation after epochs 2 and 4 (0-based 1 and 3)
+    step_rows = log.dropna(subset=["train/loss_step"])
+    assert (step_rows["step"] % 2 == 1).all()  # logged every 2 steps
+    assert sorted(p.name for p in (out / "checkpoints").glob("epoch=*.ckpt")) == [
+        "epoch=1.ckpt",
+        "epoch=3.ckpt",
+    ]
+
+
+def test_early_stopping_honors_patience(synthetic_dir: Path, tmp_path: Path) -> None:
+    # a zero-ish learning rate means val loss never improves after the first check
+    cfg = fast_cfg(
+        synthetic_dir,
+        "training.max_epochs=20",
+        "training.min_epochs=1",
+        "training.early_stopping=true",
+        "training.early_stop_patience=2",
+        "training.optimizer_params.learning_rate=1e-12",
+        "training.lr_scheduler_params.multisteplr.milestones=[10]",
+    )
+    result = run(cfg, tmp_path / "r")
+    assert result.metrics["epochs_run"] <= 4
+
+
+def test_seeds_make_runs_reproducible(synthetic_dir: Path, tmp_path: Path) -> None:
+    a = run(fast_cfg(synthetic_dir, "training.max_epochs=1"), tmp_path / "a")
+    b = run(fast_cfg(synthetic_dir, "training.max_epochs=1"), tmp_path / "b")
+    c = run(
+        fast_cfg(synthetic_dir, "training.max_epochs=1", "training.rng_seed_model_pt=7"),
+        tmp_path / "c",
+    )
+    pa, pb, pc = (
+        pd.read_csv(r.output_dir / "predictions.csv", header=[0, 1, 2], index_col=0)
+        for r in (a, b, c)
+    )
+    assert np.allclose(pa.iloc[:, :-1].to_numpy(float), pb.iloc[:, :-1].to_numpy(float), atol=1e-4)
+    assert not np.allclose(
+        pa.iloc[:, :-1].to_numpy(float), pc.iloc[:, :-1].to_numpy(float), atol=1e-4
+    )
+    d = run(
+        fast_cfg(synthetic_dir, "training.max_epochs=1", "training.rng_seed_data_pt=3"),
+        tmp_path / "d",
+    )
+    sa = pa[("set", "", "")].tolist()
+    sd = pd.read_csv(d.output_dir / "predictions.csv", header=[0, 1, 2], index_col=0)[
+        ("set", "", "")
+    ].tolist()
+    assert sa != sd
+
+
+def test_optimizer_lr_scheduler_and_accumulation(synthetic_dir: Path, tmp_path: Path) -> None:
+    cfg = fast_cfg(
+        synthetic_dir,
+        "training.optimizer=AdamW",
+        "training.optimizer_params.learning_rate=0.004",
+        "training.max_epochs=3",
+        "training.lr_scheduler_params.multisteplr.milestones=[1,2]",
+        "training.lr_scheduler_params.multisteplr.gamma=0.25",
+        "training.accumulate_grad_batches=2",
+    )
+    lrs: list[float] = []
+
+    from lightning.pytorch.callbacks import Callback
+
+    class RecordLR(Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            opt = trainer.optimizers[0]
+            assert type(opt).__name__ == "AdamW"
+            lrs.append(opt.param_groups[0]["lr"])
+
+    result = run(cfg, tmp_path / "r", extra_callbacks=[RecordLR()])
+    assert lrs == pytest.approx([0.004, 0.001, 0.00025])
+    n_train = result.metrics["num_train_frames"]
+    batches = -(-n_train // 8) if n_train % 8 else n_train // 8
+    # two batches per optimizer step
+    assert result.metrics["steps_run"] == 3 * (-(-batches // 2))
+
+
+def test_step_based_training(synthetic_dir: Path, tmp_path: Path) -> None:
+    cfg = load_config(
+        synthetic_dir / "config.yaml",
+        [o for o in FAST if "epoch" not in o and "milestones" not in o]
+        + [
+            "training.max_epochs=null",
+            "training.min_epochs=null",
+            "training.unfreezing_epoch=null",
+            "training.lr_scheduler_params.multisteplr.milestones=null",
+            "training.max_steps=7",
+            "training.min_steps=7",
+            "training.unfreezing_step=3",
+            "training.lr_scheduler_params.multisteplr.milestone_steps=[5]",
+        ],
+    )
+    result = run(cfg, tmp_path / "r")
+    assert result.metrics["steps_run"] == 7
+
+
+def test_model_checkpoint_initializes_weights(synthetic_dir: Path, tmp_path: Path) -> None:
+    first = run(fast_cfg(synthetic_dir, "training.max_epochs=1"), tmp_path / "a")
+    cfg = fast_cfg(
+        synthetic_dir,
+        "training.max_epochs=1",
+        "training.optimizer_params.learning_rate=1e-12",
+        f"model.checkpoint={first.best_checkpoint}",
+        "training.rng_seed_model_pt=99",
+    )
+    second = run(cfg, tmp_path / "b")
+    pa = (
+        pd.read_csv(first.output_dir / "predictions.csv", header=[0, 1, 2], index_col=0)
+        .iloc[:, :-1]
+        .to_numpy(float)
+    )
+    pb = (
+        pd.read_csv(second.output_dir / "predictions.csv", header=[0, 1, 2], index_col=0)
+        .iloc[:, :-1]
+        .to_numpy(float)
+    )
+    assert np.allclose(pa, pb, atol=0.5)  # same weights (lr ~ 0); BN statistics move a little
+
+
+def test_bad_checkpoint_is_a_clear_error(synthetic_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(WeightsError, match="model.checkpoint"):
+        run(
+            fast_cfg(synthetic_dir, f"model.checkpoint={tmp_path / 'missing.ckpt'}"), tmp_path / "r"
+        )
+    assert not (tmp_path / "r").exists()
+
+
+def test_bf16_precision_and_regression_head(synthetic_dir: Path, tmp_path: Path) -> None:
+    result = run(
+        fast_cfg(
+            synthetic_dir,
+            "training.max_epochs=1",
+            "training.precision=bf16",
+            "model.model_type=regression",
+        ),
+        tmp_path / "r",
+    )
+    assert result.metrics["precision"] == "bf16"
+    preds = pd.read_csv(tmp_path / "r" / "predictions.csv", header=[0, 1, 2], index_col=0)
+    assert np.isfinite(preds.xs("x", axis=1, level=2).to_numpy(float)).all()
+
+
+@pytest.mark.parametrize("uniform", [True, False])
+def test_uniform_heatmaps_for_nan_keypoints(
+    synthetic_dir: Path, tmp_path: Path, uniform: bool
+) -> None:
+    result = run(
+        fast_cfg(
+            synthetic_dir,
+            "training.max_epochs=1",
+            f"training.uniform_heatmaps_for_nan_keypoints={uniform}",
+        ),
+        tmp_path / "r",
+    )
+    assert np.isfinite(result.metrics["best_val_loss"])
+
+
+def test_num_workers_and_gpus_fall_back_to_cpu(synthetic_dir: Path, tmp_path: Path) -> None:
+    result = run(
+        fast_cfg(
+            synthetic_dir, "training.max_epochs=1", "training.num_workers=1", "training.num_gpus=0"
+        ),
+        tmp_path / "r",
+    )
+    assert result.metrics["accelerator"] == "cpu"
+
+
+def test_untrainable_lightning_pose_features_refused(synthetic_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unsupervised losses"):
+        run(fast_cfg(synthetic_dir, "model.losses_to_use=[temporal]"), tmp_path / "r")
+    assert not (tmp_path / "r").exists()

@@ -1,0 +1,241 @@
+"""The ``sweeper`` CLI: train/validate/example-data, and bad input -> one line, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sweeper.cli import main
+from tests.conftest import MIRROR_MOUSE, PEER_CONFIGS, require
+
+FAST = [
+    "data.image_resize_dims.height=64",
+    "data.image_resize_dims.width=64",
+    "training.max_epochs=1",
+    "training.min_epochs=1",
+    "training.unfreezing_epoch=0",
+    "training.check_val_every_n_epoch=1",
+    "training.lr_scheduler_params.multisteplr.milestones=[1]",
+    "training.num_workers=0",
+    "training.imgaug=default",
+]
+
+
+def cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["sweeper", *map(str, args)])
+    with pytest.raises(SystemExit) as info:
+        main()
+    out, err = capsys.readouterr()
+    return int(info.value.code or 0), out, err
+
+
+def overrides(*items: str) -> list[str]:
+    return [arg for item in items for arg in ("--override", item)]
+
+
+def test_train_writes_outputs(synthetic_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    out = tmp_path / "run"
+    code, stdout, _ = cli(
+        monkeypatch,
+        capsys,
+        "train",
+        synthetic_dir / "config.yaml",
+        *overrides(*FAST),
+        "--output-dir",
+        out,
+    )
+    assert code == 0
+    assert "pixel error" in stdout
+    assert json.loads((out / "metrics.json").read_text())["epochs_run"] == 1
+    assert (out / "best.ckpt").is_file() and (out / "predictions.csv").is_file()
+
+
+def test_validate_prints_summary(synthetic_dir: Path, monkeypatch, capsys) -> None:
+    code, stdout, _ = cli(monkeypatch, capsys, "validate", synthetic_dir / "config.yaml")
+    assert code == 0
+    assert "40 labeled frames" in stdout
+    assert "keypoints 5: nose, ear_left, ear_right, tail_base, tail_tip" in stdout
+
+
+def test_validate_peer_config_on_real_data(monkeypatch, capsys) -> None:
+    path = require(PEER_CONFIGS / "lightning-pose_config_mirror-mouse-example.yaml")
+    data = require(MIRROR_MOUSE)
+    code, stdout, _ = cli(
+        monkeypatch, capsys, "validate", path, "--override", f"data.data_dir={data}"
+    )
+    assert code == 0
+    assert "90 labeled frames" in stdout
+    assert "cannot be trained here yet" in stdout  # it asks for the pca_singleview loss
+
+
+def test_example_data(tmp_path: Path, monkeypatch, capsys) -> None:
+    code, stdout, _ = cli(monkeypatch, capsys, "example-data", tmp_path / "ex", "--n-images", "12")
+    assert code == 0
+    assert (tmp_path / "ex" / "config.yaml").is_file()
+    assert len(list((tmp_path / "ex" / "labeled-data").glob("*.png"))) == 12
+    code, _, err = cli(monkeypatch, capsys, "example-data", tmp_path / "ex")
+    assert code == 2 and "not empty" in err
+
+
+def _bad_config(tmp_path: Path, synthetic_dir: Path, edit) -> Path:
+    raw = yaml.safe_load((synthetic_dir / "config.yaml").read_text())
+    edit(raw)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _set(key: str, value):
+    def edit(raw: dict) -> None:
+        node = raw
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+
+    return edit
+
+
+def _both(*edits):
+    def edit(raw: dict) -> None:
+        for one in edits:
+            one(raw)
+
+    return edit
+
+
+def _copy_data(synthetic_dir: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(synthetic_dir, data)
+    return data
+
+
+BAD = [
+    ("unknown key", _set("training.bogus", 1), "unknown config key 'training.bogus'"),
+    (
+        "wrong type",
+        _set("training.max_epochs", "many"),
+        "config key 'training.max_epochs': expected an integer, got 'many'",
+    ),
+    (
+        "backbone",
+        _set("model.backbone", "resnet7"),
+        "config key 'model.backbone': expected one of the registered backbones",
+    ),
+    ("optimizer", _set("training.optimizer", "SGD"), "config key 'training.optimizer'"),
+    ("model_type", _set("model.model_type", "blob"), "config key 'model.model_type'"),
+    ("loss", _set("model.heatmap_loss_type", "l1"), "config key 'model.heatmap_loss_type'"),
+    ("imgaug", _set("training.imgaug", "fancy"), "training.imgaug"),
+    (
+        "probability",
+        _set("training.train_prob", 1.2),
+        "config key 'training.train_prob': expected a probability in [0, 1]",
+    ),
+    (
+        "resize",
+        _set("data.image_resize_dims.width", 100),
+        "config key 'data.image_resize_dims.width': expected one of",
+    ),
+    ("names", _set("data.num_keypoints", 4), "config key 'data.keypoint_names': expected 4 names"),
+    (
+        "milestones",
+        _set("training.lr_scheduler_params.multisteplr.milestones", [5, 99]),
+        "expected values <= training.max_epochs",
+    ),
+    (
+        "ckpt",
+        _both(_set("training.check_val_every_n_epoch", 2), _set("training.ckpt_every_n_epochs", 3)),
+        "expected a multiple of training.check_val_every_n_epoch",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "edit", "message"), BAD, ids=[b[0] for b in BAD])
+def test_bad_config_one_line_exit_2_nothing_written(
+    name: str, edit, message: str, synthetic_dir: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    path = _bad_config(tmp_path, synthetic_dir, edit)
+    out = tmp_path / "out"
+    code, _, err = cli(monkeypatch, capsys, "train", path, "--output-dir", out)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_yaml_syntax_error(tmp_path: Path, monkeypatch, capsys) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("data:\n  data_dir: [oops\n")
+    code, _, err = cli(monkeypatch, capsys, "train", path, "--output-dir", tmp_path / "out")
+    assert code == 2 and "broken.yaml: line" in err and "YAML syntax error" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_csv(synthetic_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    data = _copy_data(synthetic_dir, tmp_path)
+    (data / "CollectedData.csv").unlink()
+    code, _, err = cli(
+        monkeypatch,
+        capsys,
+        "train",
+        data / "config.yaml",
+        "--override",
+        f"data.data_dir={data}",
+        "--output-dir",
+        tmp_path / "out",
+    )
+    assert code == 2 and "CollectedData.csv" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_image(synthetic_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    data = _copy_data(synthetic_dir, tmp_path)
+    victim = sorted((data / "labeled-data").glob("*.png"))[3]
+    victim.unlink()
+    for command in ("validate", "train"):
+        extra = ["--output-dir", str(tmp_path / "out")] if command == "train" else []
+        code, _, err = cli(
+            monkeypatch,
+            capsys,
+            command,
+            data / "config.yaml",
+            "--override",
+            f"data.data_dir={data}",
+            *extra,
+        )
+        assert code == 2 and victim.name in err, command
+    assert not (tmp_path / "out").exists()
+
+
+def test_csv_header_mismatch(synthetic_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    data = _copy_data(synthetic_dir, tmp_path)
+    code, _, err = cli(
+        monkeypatch,
+        capsys,
+        "train",
+        data / "config.yaml",
+        *overrides(
+            f"data.data_dir={data}",
+            "data.keypoint_names=[nose,ear_left,ear_right,tail_base,whisker]",
+        ),
+        "--output-dir",
+        tmp_path / "out",
+    )
+    assert code == 2 and "CollectedData.csv" in err and "whisker" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_override_and_missing_config(tmp_path: Path, monkeypatch, capsys) -> None:
+    code, _, err = cli(monkeypatch, capsys, "validate", tmp_path / "nope.yaml")
+    assert code == 2 and "config file not found" in err
+    code, _, err = cli(monkeypatch, capsys, "train")
+    assert code == 2  # usage error from the CLI parser
