@@ -87,8 +87,10 @@ def _register_env_resolvers(raw: Any) -> None:
     for name, _ in _ENV_DEFAULT.findall(text):
         if OmegaConf.has_resolver(name):
             continue
-        OmegaConf.register_new_resolver(
-            name, lambda default="", _name=name: os.environ.get(_name, default), use_cache=False
+        OmegaConf.register_resolver(
+            name,
+            lambda default="", _name=name: os.environ.get(_name, str(default)),
+            annotation_validation="off",
         )
 
 

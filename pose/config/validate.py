@@ -117,7 +117,10 @@ def _check_training(c: _Checker, cfg: PoseConfig, mode: str) -> None:
     from pose.train.optim import LR_SCHEDULERS, OPTIMIZERS
 
     t = cfg.training
-    validate_augmentation(t.imgaug)
+    try:
+        validate_augmentation(t.imgaug)
+    except ConfigError as err:
+        raise ConfigError(f"{c.source}: {err}") from None
     if t.imgaug_hflip and isinstance(cfg.data.csv_file, list):
         c.fail("training.imgaug_hflip", "false for multiview configs (several csv files)", True)
     for key in (

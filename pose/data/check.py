@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pose.data.labels import check_labels_match_config, read_labels
-
 from pose.config.schema import PoseConfig
+from pose.data.labels import check_labels_match_config, read_labels
 from pose.errors import DataError
 
 

@@ -55,5 +55,17 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
 
 
 def read_predictions(path: Path) -> pd.DataFrame:
-    """Read a predictions CSV written by :func:`predictions_frame` (3 header rows)."""
-    return pd.read_csv(path, header=[0, 1, 2], index_col=0)
+    """Read a predictions CSV written by :func:`predictions_frame` (3 header rows).
+
+    Extra single columns such as ``set`` come back under ``(name, "", "")``, as written (pandas
+    would otherwise name the empty header cells ``Unnamed: ...``).
+    """
+    frame = pd.read_csv(path, header=[0, 1, 2], index_col=0)
+    frame.columns = pd.MultiIndex.from_tuples(
+        [
+            tuple("" if str(level).startswith("Unnamed:") else level for level in col)
+            for col in frame.columns
+        ],
+        names=frame.columns.names,
+    )
+    return frame

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import sys
+import functools
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -13,6 +14,9 @@ from rich.markup import escape
 from rich.text import Text
 
 from pose.errors import PoseError
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 app = typer.Typer(
     name="sweeper",
@@ -37,6 +41,25 @@ OverrideOpt = Annotated[
 ]
 
 
+def user_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn our own errors (bad config, data, weights) into one line on stderr and exit code 2.
+
+    Anything else is a bug and keeps its traceback.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except PoseError as err:
+            err_console.print(
+                Text.assemble(("error", "bold red"), f": {err}"), highlight=False, soft_wrap=True
+            )
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
 def _default_output_dir() -> Path:
     return (
         Path("outputs") / datetime.now().strftime("%Y-%m-%d") / datetime.now().strftime("%H-%M-%S")
@@ -44,6 +67,7 @@ def _default_output_dir() -> Path:
 
 
 @app.command()
+@user_errors
 def train(
     config: ConfigArg,
     override: OverrideOpt = None,
@@ -71,6 +95,7 @@ def train(
 
 
 @app.command()
+@user_errors
 def validate(config: ConfigArg, override: OverrideOpt = None) -> None:
     """Load and check a config and its labeled data; print a short summary."""
     from pose.config import load_config, untrainable_reason
@@ -105,6 +130,7 @@ def validate(config: ConfigArg, override: OverrideOpt = None) -> None:
 
 
 @app.command("example-data")
+@user_errors
 def example_data(
     directory: Annotated[
         Path, typer.Argument(help="Directory to create the synthetic data set in.")
@@ -123,26 +149,5 @@ def example_data(
 
 
 def main() -> None:
-    """Console-script entry: user errors print one line and exit 2; bugs keep their traceback."""
-    try:
-        code = app(standalone_mode=False)
-    except PoseError as err:
-        err_console.print(
-            Text.assemble(("error", "bold red"), f": {err}"), highlight=False, soft_wrap=True
-        )
-        sys.exit(2)
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        sys.exit(130)
-    except typer.Exit as exit_:
-        sys.exit(exit_.exit_code)
-    except Exception as err:  # click usage errors in standalone_mode=False
-        import click
-
-        if isinstance(err, click.exceptions.ClickException):
-            err.show()
-            sys.exit(2)
-        if isinstance(err, click.exceptions.Abort):
-            sys.exit(130)
-        raise
-    sys.exit(code if isinstance(code, int) else 0)
+    """Console-script entry point."""
+    app()

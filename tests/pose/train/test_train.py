@@ -12,6 +12,7 @@ import torch
 
 from pose.config import PoseConfig, load_config
 from pose.errors import ConfigError, WeightsError
+from pose.predict import read_predictions
 from pose.train import train
 from pose.train.callbacks import BackboneUnfreeze
 
@@ -54,7 +55,7 @@ def test_outputs_written(synthetic_dir: Path, tmp_path: Path) -> None:
         "metrics.json",
     ):
         assert (out / name).is_file(), name
-    preds = pd.read_csv(out / "predictions.csv", header=[0, 1, 2], index_col=0)
+    preds = read_predictions(out / "predictions.csv")
     assert len(preds) == 40
     assert list(preds.columns.get_level_values(2)[:3]) == ["x", "y", "likelihood"]
     assert set(preds[("set", "", "")]) <= {"train", "validation", "test", "unused"}
@@ -185,10 +186,7 @@ def test_seeds_make_runs_reproducible(synthetic_dir: Path, tmp_path: Path) -> No
         fast_cfg(synthetic_dir, "training.max_epochs=1", "training.rng_seed_model_pt=7"),
         tmp_path / "c",
     )
-    pa, pb, pc = (
-        pd.read_csv(r.output_dir / "predictions.csv", header=[0, 1, 2], index_col=0)
-        for r in (a, b, c)
-    )
+    pa, pb, pc = (read_predictions(r.output_dir / "predictions.csv") for r in (a, b, c))
     assert np.allclose(pa.iloc[:, :-1].to_numpy(float), pb.iloc[:, :-1].to_numpy(float), atol=1e-4)
     assert not np.allclose(
         pa.iloc[:, :-1].to_numpy(float), pc.iloc[:, :-1].to_numpy(float), atol=1e-4
@@ -198,9 +196,7 @@ def test_seeds_make_runs_reproducible(synthetic_dir: Path, tmp_path: Path) -> No
         tmp_path / "d",
     )
     sa = pa[("set", "", "")].tolist()
-    sd = pd.read_csv(d.output_dir / "predictions.csv", header=[0, 1, 2], index_col=0)[
-        ("set", "", "")
-    ].tolist()
+    sd = read_predictions(d.output_dir / "predictions.csv")[("set", "", "")].tolist()
     assert sa != sd
 
 
@@ -261,17 +257,25 @@ def test_model_checkpoint_initializes_weights(synthetic_dir: Path, tmp_path: Pat
         "training.rng_seed_model_pt=99",
     )
     second = run(cfg, tmp_path / "b")
-    pa = (
-        pd.read_csv(first.output_dir / "predictions.csv", header=[0, 1, 2], index_col=0)
-        .iloc[:, :-1]
-        .to_numpy(float)
+    wa = torch.load(first.best_checkpoint, weights_only=True)["state_dict"]
+    wb = torch.load(second.best_checkpoint, weights_only=True)["state_dict"]
+    conv = [k for k in wa if k.endswith("weight") and wa[k].ndim == 4]
+    assert conv and all(
+        torch.allclose(wa[k], wb[k], atol=1e-6) for k in conv
+    )  # lr ~ 0: still the loaded weights
+    third = run(
+        fast_cfg(
+            synthetic_dir,
+            "training.max_epochs=1",
+            "training.optimizer_params.learning_rate=1e-12",
+            "training.rng_seed_model_pt=99",
+        ),
+        tmp_path / "c",
     )
-    pb = (
-        pd.read_csv(second.output_dir / "predictions.csv", header=[0, 1, 2], index_col=0)
-        .iloc[:, :-1]
-        .to_numpy(float)
-    )
-    assert np.allclose(pa, pb, atol=0.5)  # same weights (lr ~ 0); BN statistics move a little
+    wc = torch.load(third.best_checkpoint, weights_only=True)["state_dict"]
+    assert not torch.allclose(
+        wa[conv[0]], wc[conv[0]]
+    )  # without model.checkpoint: a different init
 
 
 def test_bad_checkpoint_is_a_clear_error(synthetic_dir: Path, tmp_path: Path) -> None:
@@ -293,7 +297,7 @@ def test_bf16_precision_and_regression_head(synthetic_dir: Path, tmp_path: Path)
         tmp_path / "r",
     )
     assert result.metrics["precision"] == "bf16"
-    preds = pd.read_csv(tmp_path / "r" / "predictions.csv", header=[0, 1, 2], index_col=0)
+    preds = read_predictions(tmp_path / "r" / "predictions.csv")
     assert np.isfinite(preds.xs("x", axis=1, level=2).to_numpy(float)).all()
 
 

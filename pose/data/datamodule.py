@@ -1,0 +1,108 @@
+"""The LightningDataModule a config describes: labels, split, cached images, loaders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from pose.config.schema import PoseConfig
+from pose.data.augmentation import build_augmenter, lateral_partners
+from pose.data.check import labels_path
+from pose.data.dataset import ImageCache, LabeledImageDataset, seed_worker
+from pose.data.labels import LabeledData, check_labels_match_config, read_labels
+from pose.data.splits import Splits, split_indices
+
+
+def default_num_workers() -> int:
+    return min(os.cpu_count() or 1, 4)
+
+
+class PoseDataModule(L.LightningDataModule):
+    """Reads and checks the labels, splits them, and decodes every image once for all splits."""
+
+    def __init__(self, cfg: PoseConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self._ready = False
+
+    def setup(self, stage: str | None = None) -> None:
+        if self._ready:
+            return
+        cfg, t = self.cfg, self.cfg.training
+        path = labels_path(cfg)
+        self.labels: LabeledData = read_labels(path)
+        check_labels_match_config(
+            self.labels, cfg.data.keypoint_names, cfg.data.num_keypoints, path
+        )
+        n = len(self.labels.image_paths)
+        self.splits: Splits = split_indices(
+            n, t.train_prob, t.val_prob, t.train_frames, t.rng_seed_data_pt
+        )
+        partners = lateral_partners(self.labels.keypoint_names) if t.imgaug_hflip else None
+        dims = cfg.data.image_resize_dims
+        self.cache = ImageCache(
+            Path(cfg.data.data_dir), self.labels.image_paths, (dims.height, dims.width)
+        )
+        seed = t.rng_seed_data_pt
+        self.train_set = LabeledImageDataset(
+            self.cache, self.labels, self.splits.train, build_augmenter(t.imgaug), partners, seed
+        )
+        self.val_set = LabeledImageDataset(self.cache, self.labels, self.splits.validation)
+        self.test_set = LabeledImageDataset(self.cache, self.labels, self.splits.test)
+        self.all_set = LabeledImageDataset(self.cache, self.labels, np.arange(n))
+        self._ready = True
+
+    @property
+    def keypoint_names(self) -> list[str]:
+        return self.labels.keypoint_names
+
+    @property
+    def num_workers(self) -> int:
+        workers = self.cfg.training.num_workers
+        return default_num_workers() if workers is None else workers
+
+    def _loader(
+        self, dataset: LabeledImageDataset, batch_size: int, train: bool = False
+    ) -> DataLoader:
+        # Evaluation items are plain slices of the cache: worker processes would only add start-up cost.
+        workers = self.num_workers if train else 0
+        generator = (
+            torch.Generator().manual_seed(self.cfg.training.rng_seed_data_pt) if train else None
+        )
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=train,
+            drop_last=train and len(dataset) > batch_size,
+            num_workers=workers,
+            persistent_workers=workers > 0 and train,
+            worker_init_fn=seed_worker,
+            generator=generator,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, self.cfg.training.train_batch_size, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, self.cfg.training.val_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, self.cfg.training.test_batch_size)
+
+    def labeled_dataloader(self) -> DataLoader:
+        """Every labeled row in CSV order, without augmentation (for writing predictions)."""
+        return self._loader(self.all_set, self.cfg.training.test_batch_size)
+
+    def split_of_rows(self) -> np.ndarray:
+        """``train`` / ``validation`` / ``test`` / ``unused`` for each CSV row."""
+        out = np.full(len(self.labels.image_paths), "unused", dtype=object)
+        out[self.splits.train] = "train"
+        out[self.splits.validation] = "validation"
+        out[self.splits.test] = "test"
+        return out

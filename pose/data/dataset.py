@@ -1,0 +1,127 @@
+"""Labeled-image datasets: each image decoded and resized once, augmented per item at resized size."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import imgaug
+import imgaug.augmenters as iaa
+import numpy as np
+import torch
+from imgaug.augmentables.kps import KeypointsOnImage
+from torch.utils.data import Dataset
+
+from pose.data.labels import LabeledData
+from pose.errors import DataError
+
+
+class ImageCache:
+    """All labeled images decoded once, as RGB uint8 ``[N, H, W, 3]`` at the resize dims.
+
+    Augmenting at the resized resolution (not the original) keeps per-item work small; the scale
+    factors map predictions back to original pixels.
+    """
+
+    def __init__(self, data_dir: Path, image_paths: list[str], resize_hw: tuple[int, int]) -> None:
+        self.resize_hw = resize_hw
+        with ThreadPoolExecutor(max_workers=4) as pool:  # cv2 releases the GIL while decoding
+            decoded = list(pool.map(lambda p: self._load(data_dir / p), image_paths))
+        self.images = np.stack([img for img, _ in decoded])
+        self.orig_hw = np.array([hw for _, hw in decoded], dtype=np.float32)  # [N, 2]
+
+    def _load(self, path: Path) -> tuple[np.ndarray, tuple[int, int]]:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # grayscale files become 3 equal channels
+        if image is None:
+            reason = "not found" if not path.exists() else "cannot be decoded as an image"
+            raise DataError(f"labeled image {path}: {reason}")
+        h, w = image.shape[:2]
+        height, width = self.resize_hw
+        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), (h, w)
+
+    def scale(self, rows: np.ndarray) -> np.ndarray:
+        """``[len(rows), 2]`` factors (orig_w / W, orig_h / H) from resized to original pixels."""
+        height, width = self.resize_hw
+        return np.stack([self.orig_hw[rows, 1] / width, self.orig_hw[rows, 0] / height], axis=1)
+
+
+class LabeledImageDataset(Dataset):
+    """Items of one split: ``image`` uint8 ``[3, H, W]``, ``keypoints`` ``[K, 2]`` in resized pixels
+    (NaN = unlabeled or augmented out of view), ``index`` (CSV row) and ``scale`` (to original pixels).
+
+    The model normalizes images on its device, so batches stay uint8 (4x less to copy).
+    """
+
+    def __init__(
+        self,
+        cache: ImageCache,
+        labels: LabeledData,
+        indices: np.ndarray,
+        augmenter: iaa.Augmenter | None = None,
+        hflip_partners: list[int] | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.cache = cache
+        self.indices = np.asarray(indices, dtype=np.int64)
+        scale = cache.scale(self.indices)
+        self.scale = scale.astype(np.float32)
+        self.keypoints = (labels.keypoints[self.indices] / scale[:, None, :]).astype(np.float32)
+        self.augmenter = augmenter
+        self.hflip_partners = hflip_partners
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
+        """Seed the augmentation randomness (called per data-loader worker by :func:`seed_worker`)."""
+        self.rng = np.random.default_rng(seed)
+        if self.augmenter is not None:
+            self.augmenter.seed_(seed)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        row = self.indices[i]
+        image = self.cache.images[row]
+        keypoints = self.keypoints[i]
+        if self.augmenter is not None:
+            image, keypoints = self._augment(image, keypoints)
+        if self.hflip_partners is not None and self.rng.random() < 0.5:
+            image = image[:, ::-1]
+            keypoints = keypoints[self.hflip_partners].copy()
+            keypoints[:, 0] = image.shape[1] - 1 - keypoints[:, 0]
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
+            "keypoints": torch.from_numpy(np.ascontiguousarray(keypoints, dtype=np.float32)),
+            "index": torch.tensor(row, dtype=torch.int64),
+            "scale": torch.from_numpy(self.scale[i]),
+        }
+
+    def _augment(self, image: np.ndarray, keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        height, width = image.shape[:2]
+        missing = np.isnan(keypoints).any(axis=1)
+        on_image = KeypointsOnImage.from_xy_array(
+            np.where(missing[:, None], 0.0, keypoints), shape=image.shape
+        )
+        image, on_image = self.augmenter(image=image, keypoints=on_image)
+        xy = on_image.to_xy_array().astype(np.float32)
+        h2, w2 = image.shape[:2]
+        if (h2, w2) != (height, width):  # CropAndPad(keep_size=False) changes the size
+            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+            xy *= np.array([width / w2, height / h2], dtype=np.float32)
+        outside = (xy[:, 0] < 0) | (xy[:, 1] < 0) | (xy[:, 0] > width - 1) | (xy[:, 1] > height - 1)
+        xy[missing | outside] = np.nan
+        return image, xy
+
+
+def seed_worker(worker_id: int) -> None:
+    """Give each data-loader worker its own augmentation stream (forked workers share state)."""
+    info = torch.utils.data.get_worker_info()
+    if info is None:
+        return
+    seed = info.seed % 2**32
+    imgaug.seed(seed)
+    dataset = info.dataset
+    if isinstance(dataset, LabeledImageDataset):
+        dataset.reseed(seed)
