@@ -1,0 +1,156 @@
+"""Every registered augmentation pipeline moves keypoints with the image; custom pipelines; hflip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from pose.data import (
+    AUGMENTATIONS,
+    ImageCache,
+    LabeledData,
+    LabeledImageDataset,
+    build_augmenter,
+    lateral_partners,
+)
+from pose.errors import ConfigError
+
+
+def dot_dataset(
+    tmp_path: Path, augmenter, n: int = 1, partners=None, seed: int = 0
+) -> LabeledImageDataset:
+    """Images 160x192 with one bright dot at a known keypoint (and an unlabeled second keypoint)."""
+    paths, kps = [], []
+    rng = np.random.default_rng(1)
+    for i in range(n):
+        image = np.full((160, 192, 3), 60, np.uint8)
+        x, y = rng.uniform(60, 130), rng.uniform(50, 110)
+        cv2.circle(image, (int(round(x)), int(round(y))), 3, (255, 255, 255), -1)
+        cv2.imwrite(str(tmp_path / f"{i}.png"), image)
+        paths.append(f"{i}.png")
+        kps.append([[round(x), round(y)], [np.nan, np.nan]])
+    labels = LabeledData(paths, np.array(kps, np.float32), ["dot", "hidden"], "t")
+    cache = ImageCache(tmp_path, paths, (128, 128))
+    return LabeledImageDataset(cache, labels, np.arange(n), augmenter, partners, seed)
+
+
+def brightest(image: np.ndarray) -> np.ndarray:
+    gray = image.astype(np.float32).mean(axis=0)
+    gray = cv2.GaussianBlur(gray, (5, 5), 0)
+    y, x = np.unravel_index(np.argmax(gray), gray.shape)
+    return np.array([x, y], np.float32)
+
+
+@pytest.mark.parametrize("name", AUGMENTATIONS.names())
+def test_registered_pipeline_moves_keypoints_with_image(name: str, tmp_path: Path) -> None:
+    dataset = dot_dataset(tmp_path, build_augmenter(name), n=1, seed=3)
+    distances = []
+    for _ in range(40):
+        item = dataset[0]
+        assert item["image"].shape == (3, 128, 128) and item["image"].dtype == torch.uint8
+        kp = item["keypoints"].numpy()
+        assert np.isnan(kp[1]).all()  # unlabeled stays unlabeled
+        if not np.isnan(kp[0]).any():
+            assert (kp[0] >= 0).all() and (kp[0] <= 127).all()
+            distances.append(np.linalg.norm(brightest(item["image"].numpy()) - kp[0]))
+    assert len(distances) >= 20
+    assert np.median(distances) < 2.0
+
+
+def test_geometric_pipeline_is_exact(tmp_path: Path) -> None:
+    pipeline = {
+        "Rotate": {"p": 1.0, "kwargs": {"rotate": [-40, 40]}},
+        "CropAndPad": {"p": 1.0, "kwargs": {"percent": [-0.15, 0.15], "keep_size": False}},
+        "Fliplr": {"p": 0.5},
+    }
+    dataset = dot_dataset(tmp_path, build_augmenter(pipeline), seed=5)
+    moved = []
+    for _ in range(25):
+        item = dataset[0]
+        kp = item["keypoints"].numpy()[0]
+        if not np.isnan(kp).any():
+            assert np.linalg.norm(brightest(item["image"].numpy()) - kp) < 2.0
+            moved.append(kp)
+    assert np.ptp(np.array(moved)[:, 0]) > 10  # the augmentation really moved the keypoint
+
+
+def test_augmentation_differs_between_items_and_is_seeded(tmp_path: Path) -> None:
+    a = dot_dataset(tmp_path, build_augmenter("dlc"), seed=1)
+    b = dot_dataset(tmp_path, build_augmenter("dlc"), seed=1)
+    first = [a[0]["image"].numpy() for _ in range(5)]
+    second = [b[0]["image"].numpy() for _ in range(5)]
+    assert all(np.array_equal(x, y) for x, y in zip(first, second, strict=True))
+    assert not all(np.array_equal(first[0], x) for x in first[1:])
+
+
+def test_default_pipeline_is_identity(tmp_path: Path) -> None:
+    dataset = dot_dataset(tmp_path, build_augmenter("default"))
+    plain = dot_dataset(tmp_path, None)
+    assert np.array_equal(dataset[0]["image"].numpy(), plain[0]["image"].numpy())
+    np.testing.assert_allclose(dataset[0]["keypoints"].numpy(), plain[0]["keypoints"].numpy())
+
+
+def test_hflip_swaps_left_and_right(tmp_path: Path) -> None:
+    paths = ["a.png"]
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((128, 128, 3), np.uint8))
+    labels = LabeledData(
+        paths,
+        np.array([[[10, 5], [100, 6], [64, 70]]], np.float32),
+        ["ear_left", "ear_right", "nose"],
+        "t",
+    )
+    names = labels.keypoint_names
+    dataset = LabeledImageDataset(
+        ImageCache(tmp_path, paths, (128, 128)), labels, np.arange(1), None, lateral_partners(names)
+    )
+    seen = {tuple(map(tuple, dataset[0]["keypoints"].numpy().tolist())) for _ in range(30)}
+    assert ((10.0, 5.0), (100.0, 6.0), (64.0, 70.0)) in seen  # not flipped
+    assert (
+        (127 - 100.0, 6.0),
+        (127 - 10.0, 5.0),
+        (63.0, 70.0),
+    ) in seen  # flipped: left is the mirrored right ear
+
+
+def test_lateral_partners() -> None:
+    assert lateral_partners(["nose", "ear_left", "paw_right", "ear_right", "paw_left"]) == [
+        0,
+        3,
+        4,
+        1,
+        2,
+    ]
+    with pytest.raises(ConfigError, match="training.imgaug_hflip.*'ear_left' has no 'ear_right'"):
+        lateral_partners(["nose", "ear_left"])
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "message"),
+    [
+        (
+            "fancy",
+            "expected one of the registered augmentation pipelines (default, dlc, dlc-lr, dlc-top-down)",
+        ),
+        (
+            {"NotAnAugmenter": {"p": 0.5}},
+            "training.imgaug.NotAnAugmenter': expected an imgaug augmenter class name",
+        ),
+        (
+            {"Rotate": {"p": 1.5}},
+            "training.imgaug.Rotate.p': expected a probability in [0, 1], got 1.5",
+        ),
+        (
+            {"Rotate": {"p": 0.5, "kwargs": {"spin": 3}}},
+            "training.imgaug.Rotate.kwargs': Rotate rejects",
+        ),
+        ({"Rotate": {"prob": 0.5}}, "expected a mapping with keys p and kwargs"),
+    ],
+)
+def test_bad_pipelines(pipeline, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        build_augmenter(pipeline)
+    assert message in str(info.value)
