@@ -13,10 +13,10 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from omegaconf.errors import (
     ConfigKeyError,
     InterpolationResolutionError,
@@ -156,11 +156,12 @@ def _fill_dependent_defaults(cfg: PoseConfig, mode: str, user_training: Mapping[
         for key, default in EPOCH_DEFAULTS.items():
             if getattr(t, key) is None:
                 setattr(t, key, default)
-        if t.min_epochs > t.max_epochs and user_training.get("min_epochs") is None:
-            t.min_epochs = t.max_epochs  # a user's short max_epochs caps the default min_epochs
+        max_epochs = int(t.max_epochs or EPOCH_DEFAULTS["max_epochs"])
+        if (t.min_epochs or 0) > max_epochs and user_training.get("min_epochs") is None:
+            t.min_epochs = max_epochs  # a user's short max_epochs caps the default min_epochs
         if ms.milestones is None:
             ms.milestones = sorted(
-                {max(1, int(f * t.max_epochs)) for f in DEFAULT_MILESTONE_FRACTIONS}
+                {max(1, int(f * max_epochs)) for f in DEFAULT_MILESTONE_FRACTIONS}
             )
     else:
         if t.unfreezing_step is None:
@@ -204,8 +205,8 @@ def build_config(
     mode = _training_mode(training, source)
     _register_env_resolvers(user)
     try:
-        merged: DictConfig = OmegaConf.merge(OmegaConf.structured(PoseConfig), user)
-        cfg: PoseConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
+        merged = OmegaConf.merge(OmegaConf.structured(PoseConfig), user)
+        cfg = cast(PoseConfig, OmegaConf.to_object(merged))
     except OmegaConfBaseException as err:
         raise ConfigError(f"{source}: {_omegaconf_message(err)}") from None
     cfg.hydra = hydra
@@ -231,8 +232,7 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> PoseConfig:
 
 def config_to_dict(cfg: PoseConfig) -> dict[str, Any]:
     """A plain, resolved dict of ``cfg`` (the ``hydra`` section stays as the user wrote it)."""
-    out = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=False)
-    assert isinstance(out, dict)
+    out = cast(dict[str, Any], OmegaConf.to_container(OmegaConf.structured(cfg), resolve=False))
     out["hydra"] = cfg.hydra
     if out["hydra"] is None:
         del out["hydra"]

@@ -22,6 +22,14 @@ class ImageResizeDims:
     height: int | None = None
     width: int | None = None
 
+    @property
+    def hw(self) -> tuple[int, int]:
+        """(height, width); both are filled once a config is loaded (null means the default)."""
+        assert self.height is not None and self.width is not None, (
+            "config not loaded via load_config"
+        )
+        return self.height, self.width
+
 
 @dataclass
 class DataConfig:
@@ -102,6 +110,11 @@ class TrainingConfig:
     patch_mask: PatchMaskConfig = field(default_factory=PatchMaskConfig)
     # "auto" picks bf16 autocast where the device supports it (GPU, CPU with bf16), else fp32
     precision: str = "auto"
+
+    @property
+    def step_based(self) -> bool:
+        """True when training length is counted in steps (``max_steps``) rather than epochs."""
+        return self.max_steps is not None and self.max_epochs is None
 
 
 @dataclass

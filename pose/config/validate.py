@@ -23,6 +23,11 @@ UNSUPERVISED_LOSSES = (
 UNTRAINED_MODEL_TYPES = ("heatmap_mhcrnn", "heatmap_multiview_transformer")
 PRECISIONS = ("auto", "32", "bf16", "16")
 DOWNSAMPLE_FACTORS = (1, 2, 3)
+# (min, max, unfreezing, milestones) keys of each training-length mode
+_LENGTH_KEYS = {
+    "epochs": ("min_epochs", "max_epochs", "unfreezing_epoch", "milestones"),
+    "steps": ("min_steps", "max_steps", "unfreezing_step", "milestone_steps"),
+}
 
 
 class _Checker:
@@ -150,30 +155,16 @@ def _check_training(c: _Checker, cfg: PoseConfig, mode: str) -> None:
     )
     c.check(ok, "training.train_frames", "a fraction in (0, 1] or a frame count >= 1", tf)
     ms = t.lr_scheduler_params.multisteplr
-    if mode == "epochs":
-        c.int_at_least("training.max_epochs", t.max_epochs, 1)
-        c.int_at_least("training.min_epochs", t.min_epochs, 0)
-        c.check(
-            t.min_epochs <= t.max_epochs,
-            "training.min_epochs",
-            f"<= training.max_epochs ({t.max_epochs})",
-            t.min_epochs,
-        )
-        c.int_at_least("training.unfreezing_epoch", t.unfreezing_epoch, 0)
-        milestones, limit, limit_key = ms.milestones or [], t.max_epochs, "training.max_epochs"
-        milestone_key = "training.lr_scheduler_params.multisteplr.milestones"
-    else:
-        c.int_at_least("training.max_steps", t.max_steps, 1)
-        c.int_at_least("training.min_steps", t.min_steps, 0)
-        c.check(
-            t.min_steps <= t.max_steps,
-            "training.min_steps",
-            f"<= training.max_steps ({t.max_steps})",
-            t.min_steps,
-        )
-        c.int_at_least("training.unfreezing_step", t.unfreezing_step, 0)
-        milestones, limit, limit_key = ms.milestone_steps or [], t.max_steps, "training.max_steps"
-        milestone_key = "training.lr_scheduler_params.multisteplr.milestone_steps"
+    # the same rules for epoch-based and step-based training, on that mode's keys
+    low_key, high_key, unfreeze_key, milestone_name = _LENGTH_KEYS[mode]
+    low, high = getattr(t, low_key), getattr(t, high_key)
+    c.int_at_least(f"training.{high_key}", high, 1)
+    c.int_at_least(f"training.{low_key}", low, 0)
+    c.check(low <= high, f"training.{low_key}", f"<= training.{high_key} ({high})", low)
+    c.int_at_least(f"training.{unfreeze_key}", getattr(t, unfreeze_key), 0)
+    milestones = getattr(ms, milestone_name) or []
+    milestone_key = f"training.lr_scheduler_params.multisteplr.{milestone_name}"
+    limit, limit_key = high, f"training.{high_key}"
     c.check(
         all(isinstance(m, int) and m >= 1 for m in milestones),
         milestone_key,

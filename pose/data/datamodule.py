@@ -44,9 +44,8 @@ class PoseDataModule(L.LightningDataModule):
             n, t.train_prob, t.val_prob, t.train_frames, t.rng_seed_data_pt
         )
         partners = lateral_partners(self.labels.keypoint_names) if t.imgaug_hflip else None
-        dims = cfg.data.image_resize_dims
         self.cache = ImageCache(
-            Path(cfg.data.data_dir), self.labels.image_paths, (dims.height, dims.width)
+            Path(cfg.data.data_dir), self.labels.image_paths, cfg.data.image_resize_dims.hw
         )
         seed = t.rng_seed_data_pt
         self.train_set = LabeledImageDataset(

@@ -99,6 +99,7 @@ class LabeledImageDataset(Dataset):
         }
 
     def _augment(self, image: np.ndarray, keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        assert self.augmenter is not None
         height, width = image.shape[:2]
         missing = np.isnan(keypoints).any(axis=1)
         on_image = KeypointsOnImage.from_xy_array(

@@ -30,36 +30,23 @@ class LabeledPredictions:
 def predict_labeled(
     module: PoseLightningModule, loader: DataLoader, precision: str
 ) -> LabeledPredictions:
-    """Run ``module`` over ``loader`` (all labeled rows, no augmentation) and gather results by row."""
+    """Run ``module`` over ``loader`` (no augmentation); rows come back sorted by CSV row index."""
     module.eval()
     device = module.device
-    n = len(loader.dataset)  # type: ignore[arg-type]
-    k = None
-    rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    indices, xys, confs, errs = [], [], [], []
     for batch in loader:
-        images = batch["image"].to(device, non_blocking=True)
         with autocast(device, precision):
-            output = module(images)
+            output = module(batch["image"].to(device, non_blocking=True))
         xy, conf = decode_outputs(output, module.model.model_type, module.image_hw, module.stride)
         scale = batch["scale"].to(device)
-        errors = pixel_errors(xy, batch["keypoints"].to(device), scale)
-        rows.append(
-            (
-                batch["index"].numpy(),
-                (xy * scale[:, None, :]).cpu().numpy(),
-                conf.cpu().numpy(),
-                errors.cpu().numpy(),
-            )
-        )
-        k = xy.shape[1]
-    xy_all = np.full((n, k or 0, 2), np.nan, dtype=np.float32)
-    conf_all = np.full((n, k or 0), np.nan, dtype=np.float32)
-    err_all = np.full((n, k or 0), np.nan, dtype=np.float32)
-    positions = {int(row): pos for pos, row in enumerate(loader.dataset.indices)}  # type: ignore[attr-defined]
-    for index, xy, conf, err in rows:
-        pos = [positions[int(i)] for i in index]
-        xy_all[pos], conf_all[pos], err_all[pos] = xy, conf, err
-    return LabeledPredictions(xy_all, conf_all, err_all)
+        indices.append(batch["index"].numpy())
+        xys.append((xy * scale[:, None, :]).cpu().numpy())
+        confs.append(conf.cpu().numpy())
+        errs.append(pixel_errors(xy, batch["keypoints"].to(device), scale).cpu().numpy())
+    order = np.argsort(np.concatenate(indices), kind="stable")
+    return LabeledPredictions(
+        np.concatenate(xys)[order], np.concatenate(confs)[order], np.concatenate(errs)[order]
+    )
 
 
 def split_pixel_errors(errors: np.ndarray, split_of_rows: np.ndarray) -> dict[str, float | None]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
+from torch import nn
 
 
 class BackboneUnfreeze(Callback):
@@ -23,7 +24,8 @@ class BackboneUnfreeze(Callback):
         self.frozen = False
 
     def _set(self, pl_module: L.LightningModule, frozen: bool) -> None:
-        for p in pl_module.model.backbone.parameters():
+        backbone: nn.Module = getattr(pl_module, "model").backbone  # noqa: B009 - any module with .model
+        for p in backbone.parameters():
             p.requires_grad_(not frozen)
         self.frozen = frozen
 

@@ -39,8 +39,7 @@ class PoseLightningModule(L.LightningModule):
         self.model = model
         self.cfg = cfg
         self.channels_last = channels_last
-        dims = cfg.data.image_resize_dims
-        self.image_hw = (dims.height, dims.width)
+        self.image_hw = cfg.data.image_resize_dims.hw
         self.stride = 2**cfg.data.downsample_factor
         self.uniform_for_nan = cfg.training.uniform_heatmaps_for_nan_keypoints
         self.heatmap_loss = HEATMAP_LOSSES.get(cfg.model.heatmap_loss_type)
@@ -63,7 +62,10 @@ class PoseLightningModule(L.LightningModule):
             )
         probs = spatial_softmax(output.float())
         target = make_heatmaps(
-            keypoints, probs.shape[-2:], self.stride, uniform_for_nan=self.uniform_for_nan
+            keypoints,
+            (probs.shape[-2], probs.shape[-1]),
+            self.stride,
+            uniform_for_nan=self.uniform_for_nan,
         )
         mask = torch.ones_like(labeled) if self.uniform_for_nan else labeled
         return self.heatmap_loss(probs, target, mask)
@@ -113,7 +115,7 @@ class PoseLightningModule(L.LightningModule):
         t = self.cfg.training
         optimizer = OPTIMIZERS.get(t.optimizer)(self.parameters(), t.optimizer_params.learning_rate)
         ms = t.lr_scheduler_params.multisteplr
-        step_based = t.max_steps is not None and t.max_epochs is None
+        step_based = t.step_based
         milestones = list(ms.milestone_steps or []) if step_based else list(ms.milestones or [])
         scheduler = LR_SCHEDULERS.get(t.lr_scheduler)(optimizer, milestones, ms.gamma)
         return {

@@ -74,23 +74,22 @@ def _check_output_dir(output_dir: Path) -> None:
         )
 
 
-def _callbacks(cfg: PoseConfig, ckpt_dir: Path, has_val: bool) -> list[Callback]:
+def _callbacks(
+    cfg: PoseConfig, ckpt_dir: Path, has_val: bool
+) -> tuple[ModelCheckpoint, list[Callback]]:
+    """The best-weights checkpoint callback, and the other callbacks the config asks for."""
     t = cfg.training
-    monitor = "val/loss" if has_val else "train/loss_epoch"
+    best = ModelCheckpoint(
+        dirpath=ckpt_dir,
+        filename="best",
+        monitor="val/loss" if has_val else "train/loss_epoch",
+        mode="min",
+        save_top_k=1,
+        save_weights_only=True,
+        enable_version_counter=False,
+    )
     callbacks: list[Callback] = [
-        BackboneUnfreeze(
-            epoch=t.unfreezing_epoch,
-            step=t.unfreezing_step if t.max_steps is not None and t.max_epochs is None else None,
-        ),
-        ModelCheckpoint(
-            dirpath=ckpt_dir,
-            filename="best",
-            monitor=monitor,
-            mode="min",
-            save_top_k=1,
-            save_weights_only=True,
-            enable_version_counter=False,
-        ),
+        BackboneUnfreeze(t.unfreezing_epoch, t.unfreezing_step if t.step_based else None)
     ]
     if t.ckpt_every_n_epochs:
         callbacks.append(
@@ -107,7 +106,7 @@ def _callbacks(cfg: PoseConfig, ckpt_dir: Path, has_val: bool) -> list[Callback]
         callbacks.append(
             EarlyStopping(monitor="val/loss", mode="min", patience=t.early_stop_patience)
         )
-    return callbacks
+    return best, callbacks
 
 
 def train(
@@ -133,12 +132,11 @@ def train(
 
     t = cfg.training
     L.seed_everything(t.rng_seed_model_pt, workers=True, verbose=False)
-    dims = cfg.data.image_resize_dims
     model = build_model(
         backbone=cfg.model.backbone,
         model_type=cfg.model.model_type,
         num_keypoints=len(datamodule.keypoint_names),
-        image_hw=(dims.height, dims.width),
+        image_hw=cfg.data.image_resize_dims.hw,
         downsample_factor=cfg.data.downsample_factor,
         pretrained=cfg.model.backbone_pretrained and not cfg.model.checkpoint,
     )
@@ -154,10 +152,10 @@ def train(
     ckpt_dir = output_dir / "checkpoints"
     has_val = len(datamodule.splits.validation) > 0
     timer = ThroughputTimer()
-    step_based = t.max_steps is not None and t.max_epochs is None
+    best_model, callbacks = _callbacks(cfg, ckpt_dir, has_val)
     length: dict[str, Any] = (
         {"max_steps": t.max_steps, "min_steps": t.min_steps, "max_epochs": -1}
-        if step_based
+        if t.step_based
         else {"max_epochs": t.max_epochs, "min_epochs": t.min_epochs}
     )
     devices = t.num_gpus if accelerator == "gpu" else 1
@@ -169,7 +167,7 @@ def train(
         check_val_every_n_epoch=t.check_val_every_n_epoch,
         log_every_n_steps=t.log_every_n_steps,
         accumulate_grad_batches=t.accumulate_grad_batches,
-        callbacks=[*_callbacks(cfg, ckpt_dir, has_val), timer, *extra_callbacks],
+        callbacks=[best_model, *callbacks, timer, *extra_callbacks],
         logger=CSVLogger(output_dir, name="logs", version=""),
         default_root_dir=output_dir,
         enable_progress_bar=progress_bar,
@@ -182,16 +180,15 @@ def train(
     trainer.fit(module, datamodule=datamodule)
     wall_seconds = time.perf_counter() - started
 
-    best_model = trainer.checkpoint_callback
     best_path = output_dir / BEST_CHECKPOINT
-    source = Path(best_model.best_model_path) if best_model and best_model.best_model_path else None
+    source = Path(best_model.best_model_path) if best_model.best_model_path else None
     if source is None or not source.is_file():
         trainer.save_checkpoint(best_path, weights_only=True)
     else:
         source.replace(best_path)
         state = torch.load(best_path, map_location="cpu", weights_only=True)
         module.load_state_dict(state["state_dict"])
-    best_score = best_model.best_model_score if best_model else None
+    best_score = best_model.best_model_score
 
     if not trainer.is_global_zero:
         return TrainResult(output_dir, best_path, {})
