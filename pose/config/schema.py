@@ -122,6 +122,8 @@ class ModelConfig:
     losses_to_use: list[str] = field(default_factory=list)
     backbone: str = "resnet50_animal_ap10k"
     backbone_pretrained: bool = True
+    # explicit pretrained-weights file for the backbone (else the weights cache); an extension
+    backbone_weights: str | None = None
     model_type: str = "heatmap"
     heatmap_loss_type: str = "mse"
     model_name: str = "test"

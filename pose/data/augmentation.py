@@ -12,6 +12,7 @@ from typing import Any
 
 import imgaug.augmenters as iaa
 
+from pose.data.elastic import ElasticTransformation
 from pose.errors import ConfigError
 from pose.registry import Registry
 
@@ -32,6 +33,10 @@ DLC_PIPELINE: dict[str, dict[str, Any]] = {
 }
 
 
+# imgaug classes replaced by faster equivalents with the same behaviour (see pose.data.elastic)
+FAST_AUGMENTERS: dict[str, type[iaa.Augmenter]] = {"ElasticTransformation": ElasticTransformation}
+
+
 def _tuples(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(_tuples(v) for v in value)
@@ -45,7 +50,7 @@ def build_custom(pipeline: Mapping[str, Any]) -> iaa.Augmenter:
     steps: list[iaa.Augmenter] = []
     for name, spec in pipeline.items():
         spec = spec or {}
-        cls = getattr(iaa, str(name), None)
+        cls = FAST_AUGMENTERS.get(str(name)) or getattr(iaa, str(name), None)
         if not (isinstance(cls, type) and issubclass(cls, iaa.Augmenter)):
             raise ConfigError(
                 f"config key 'training.imgaug.{name}': expected an imgaug augmenter class name, got {name!r}"

@@ -142,7 +142,7 @@ def example_config(out_dir: Path) -> dict:
             "num_gpus": 1,
             "unfreezing_epoch": 0,
             "min_epochs": 1,
-            "max_epochs": 15,
+            "max_epochs": 40,
             "log_every_n_steps": 5,
             "check_val_every_n_epoch": 1,
             "ckpt_every_n_epochs": None,
@@ -153,7 +153,7 @@ def example_config(out_dir: Path) -> dict:
             "optimizer": "Adam",
             "optimizer_params": {"learning_rate": 1e-3},
             "lr_scheduler": "multisteplr",
-            "lr_scheduler_params": {"multisteplr": {"milestones": [10, 13], "gamma": 0.5}},
+            "lr_scheduler_params": {"multisteplr": {"milestones": [25, 35], "gamma": 0.5}},
             "uniform_heatmaps_for_nan_keypoints": True,
         },
         "model": {
@@ -176,7 +176,7 @@ def example_config(out_dir: Path) -> dict:
 
 
 def make_example_dataset(
-    out_dir: str | Path, n_images: int = 120, n_video_frames: int = 90, seed: int = 0
+    out_dir: str | Path, n_images: int = 200, n_video_frames: int = 90, seed: int = 0
 ) -> Path:
     """Write labeled images, ``CollectedData.csv``, ``videos/synthetic.mp4``, its ground truth and
     ``config.yaml`` into ``out_dir``; return the config's path. Deterministic for a given ``seed``."""

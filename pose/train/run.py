@@ -139,6 +139,7 @@ def train(
         image_hw=cfg.data.image_resize_dims.hw,
         downsample_factor=cfg.data.downsample_factor,
         pretrained=cfg.model.backbone_pretrained and not cfg.model.checkpoint,
+        weights_path=Path(cfg.model.backbone_weights) if cfg.model.backbone_weights else None,
     )
     if cfg.model.checkpoint:
         load_checkpoint_weights(model, cfg.model.checkpoint)

@@ -135,16 +135,22 @@ def example_data(
     directory: Annotated[
         Path, typer.Argument(help="Directory to create the synthetic data set in.")
     ],
-    n_images: Annotated[int, typer.Option(min=10, help="Labeled images to render.")] = 120,
+    n_images: Annotated[int, typer.Option(min=10, help="Labeled images to render.")] = 200,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Write a synthetic labeled data set with known keypoints, a video, and a config.yaml."""
     from pose.data.synthetic import make_example_dataset
 
+    config = directory / "config.yaml"
     if directory.exists() and any(directory.iterdir()):
-        raise PoseError(f"{directory} is not empty; choose a new directory for the example data")
-    config = make_example_dataset(directory, n_images=n_images, seed=seed)
-    console.print(f"wrote synthetic data set and config: [bold]{escape(str(config))}[/]")
+        if not (config.is_file() and (directory / "CollectedData.csv").is_file()):
+            raise PoseError(
+                f"{directory} is not empty; choose a new directory for the example data"
+            )
+        console.print(f"example data already in {escape(str(directory))}; reusing it")
+    else:
+        config = make_example_dataset(directory, n_images=n_images, seed=seed)
+        console.print(f"wrote synthetic data set and config: [bold]{escape(str(config))}[/]")
     console.print(f"train it with: sweeper train {escape(str(config))}")
 
 

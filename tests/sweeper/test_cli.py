@@ -79,8 +79,13 @@ def test_example_data(tmp_path: Path, monkeypatch, capsys) -> None:
     assert code == 0
     assert (tmp_path / "ex" / "config.yaml").is_file()
     assert len(list((tmp_path / "ex" / "labeled-data").glob("*.png"))) == 12
-    code, _, err = cli(monkeypatch, capsys, "example-data", tmp_path / "ex")
+    code, stdout, _ = cli(monkeypatch, capsys, "example-data", tmp_path / "ex")
+    assert code == 0 and "reusing" in stdout  # a rerun of the quick start keeps the data
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    code, _, err = cli(monkeypatch, capsys, "example-data", tmp_path / "other")
     assert code == 2 and "not empty" in err
+    assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
 
 
 def _bad_config(tmp_path: Path, synthetic_dir: Path, edit) -> Path:

@@ -154,3 +154,29 @@ def test_bad_pipelines(pipeline, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         build_augmenter(pipeline)
     assert message in str(info.value)
+
+
+def test_fast_elastic_transformation_matches_imgaug() -> None:
+    import imgaug.augmenters as iaa
+    from imgaug.augmentables.kps import KeypointsOnImage
+
+    from pose.data.augmentation import FAST_AUGMENTERS
+    from pose.data.elastic import ElasticTransformation
+
+    assert isinstance(
+        build_augmenter({"ElasticTransformation": {"p": 1.0}})[0], ElasticTransformation
+    )
+    assert FAST_AUGMENTERS["ElasticTransformation"] is ElasticTransformation
+    rng = np.random.default_rng(0)
+    image = (rng.random((96, 128, 3)) * 255).astype(np.uint8)
+    for seed in range(10):
+        kps = KeypointsOnImage.from_xy_array(rng.random((9, 2)) * [127, 95], shape=image.shape)
+        reference = iaa.ElasticTransformation(alpha=(5, 10), sigma=5)
+        fast = ElasticTransformation(alpha=(5, 10), sigma=5)
+        reference.seed_(seed)
+        fast.seed_(seed)
+        ref_image, ref_kps = reference(image=image, keypoints=kps)
+        fast_image, fast_kps = fast(image=image, keypoints=kps)
+        assert np.array_equal(ref_image, fast_image)
+        np.testing.assert_allclose(fast_kps.to_xy_array(), ref_kps.to_xy_array(), atol=1e-2)
+        assert np.abs(fast_kps.to_xy_array() - kps.to_xy_array()).max() > 0.1  # keypoints did move

@@ -278,6 +278,27 @@ def test_model_checkpoint_initializes_weights(synthetic_dir: Path, tmp_path: Pat
     )  # without model.checkpoint: a different init
 
 
+def test_pretrained_backbone_from_explicit_weights_file(
+    synthetic_dir: Path, tmp_path: Path
+) -> None:
+    from pose.models.backbones import build_backbone
+
+    torch.manual_seed(123)
+    source = build_backbone("resnet18", pretrained=False, image_hw=(64, 64))
+    weights = tmp_path / "resnet18-mine.pth"
+    torch.save(source.model.state_dict(), weights)
+    cfg = fast_cfg(
+        synthetic_dir,
+        "training.max_epochs=1",
+        "training.unfreezing_epoch=5",
+        "model.backbone_pretrained=true",
+        f"model.backbone_weights={weights}",
+    )
+    result = run(cfg, tmp_path / "r")
+    state = torch.load(result.best_checkpoint, weights_only=True)["state_dict"]
+    assert torch.equal(state["model.backbone.model.conv1.weight"], source.model.conv1.weight)
+
+
 def test_bad_checkpoint_is_a_clear_error(synthetic_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(WeightsError, match="model.checkpoint"):
         run(

@@ -1,0 +1,57 @@
+"""imgaug's ElasticTransformation with its keypoint step vectorized.
+
+imgaug moves each keypoint to the geometric median of its displaced pixel neighbourhood, one
+keypoint at a time in Python (Weiszfeld iterations per point): 12 ms of the 12.3 ms the augmenter
+takes on a 128x128 image with 17 keypoints, and the largest cost of the ``dlc`` pipeline. This
+subclass computes the same medians for all keypoints at once; images are untouched (imgaug's code).
+It overrides imgaug 0.4's ``_augment_kpsoi_by_samples`` hook, which its ``imaug`` fork keeps.
+"""
+
+from __future__ import annotations
+
+import imgaug.augmenters as iaa
+import numpy as np
+from imgaug.augmentables.kps import Keypoint, KeypointsOnImage
+
+
+def geometric_medians(
+    points: np.ndarray, mask: np.ndarray, eps: float = 1e-5, max_iter: int = 100
+) -> np.ndarray:
+    """Weiszfeld's algorithm for ``[K, M, 2]`` point sets at once (``mask`` ``[K, M]`` marks real points)."""
+    weights = mask.astype(np.float64)
+    median = (points * weights[..., None]).sum(1) / np.maximum(weights.sum(1, keepdims=True), 1)
+    for _ in range(max_iter):
+        dist = np.linalg.norm(points - median[:, None, :], axis=-1)
+        inv = np.where(mask, 1.0 / np.maximum(dist, 1e-12), 0.0)
+        updated = (points * inv[..., None]).sum(1) / np.maximum(inv.sum(1, keepdims=True), 1e-12)
+        moved = np.abs(updated - median).max() if len(median) else 0.0
+        median = updated
+        if moved < eps:
+            break
+    return median
+
+
+class ElasticTransformation(iaa.ElasticTransformation):
+    """Drop-in ``iaa.ElasticTransformation`` whose keypoint augmentation is vectorized."""
+
+    def _augment_kpsoi_by_samples(self, kpsoi, row_idx, samples, dx, dy):  # type: ignore[no-untyped-def]
+        height, width = kpsoi.shape[0:2]
+        below_thresh = (
+            samples.alphas[row_idx] <= self.KEYPOINT_AUG_ALPHA_THRESH
+            or samples.sigmas[row_idx] <= self.KEYPOINT_AUG_SIGMA_THRESH
+        )
+        if kpsoi.empty or 0 in kpsoi.shape or below_thresh:
+            return kpsoi
+        xy = kpsoi.to_xy_array()
+        offsets = Keypoint(0.0, 0.0).generate_similar_points_manhattan(
+            self.NB_NEIGHBOURING_KEYPOINTS, self.NEIGHBOURING_KEYPOINTS_DISTANCE, return_array=True
+        )
+        neighbours = np.round(xy[:, None, :] + offsets[None]).astype(np.int32)  # [K, M, 2]
+        xx, yy = neighbours[..., 0], neighbours[..., 1]
+        inside = (xx >= 0) & (xx < width) & (yy >= 0) & (yy < height)
+        xc, yc = np.clip(xx, 0, width - 1), np.clip(yy, 0, height - 1)
+        moved = np.stack([xx + dx[yc, xc], yy + dy[yc, xc]], axis=-1).astype(np.float64)
+        medians = geometric_medians(moved, inside)
+        on_plane = (xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0) & (xy[:, 1] < height)
+        new_xy = np.where(on_plane[:, None], medians, xy)
+        return KeypointsOnImage.from_xy_array(new_xy.astype(np.float32), shape=kpsoi.shape)
