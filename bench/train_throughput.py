@@ -25,6 +25,7 @@ from bench._common import BASE_CONFIG, MIRROR_MOUSE, machine, median, peak_rss_g
 
 def run_pipeline(epochs: int, precision: str, workers: int | None) -> dict:
     from pose.config import load_config
+    from pose.data.datamodule import default_num_workers
     from pose.train import train
 
     overrides = [
@@ -47,16 +48,16 @@ def run_pipeline(epochs: int, precision: str, workers: int | None) -> dict:
         "per_epoch": rates,
         "precision": metrics["precision"],
         "peak_rss_gb": peak_rss_gb(),
-        "num_workers": cfg.training.num_workers,
+        "num_workers": default_num_workers() if workers is None else workers,
     }
 
 
 def run_bare(steps: int, precision: str) -> dict:
     import torch
+
     from pose.data.heatmaps import make_heatmaps
     from pose.losses.heatmap import HEATMAP_LOSSES
     from pose.models.pose_model import build_model, normalize_images, spatial_softmax
-
     from pose.train.precision import autocast, resolve_precision
 
     precision = resolve_precision(precision, "cpu")

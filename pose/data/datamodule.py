@@ -77,7 +77,8 @@ class PoseDataModule(L.LightningDataModule):
             dataset,
             batch_size=batch_size,
             shuffle=train,
-            drop_last=train and len(dataset) > batch_size,
+            # an epoch is a full pass; only a last batch of one image is dropped (batch norm needs two)
+            drop_last=train and len(dataset) % batch_size == 1,
             num_workers=workers,
             persistent_workers=workers > 0 and train,
             worker_init_fn=seed_worker,

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import BaseFinetuning, Callback
 from torch import nn
 
 
@@ -14,8 +14,9 @@ class BackboneUnfreeze(Callback):
     """Keep the backbone frozen until ``training.unfreezing_epoch`` (or ``unfreezing_step``).
 
     Frozen parameters stay in the optimizer with ``requires_grad=False``: they get no gradient, so
-    Adam/AdamW skip them, and unfreezing needs no new parameter group. Batch-norm statistics keep
-    updating while frozen, as in Lightning Pose.
+    Adam/AdamW skip them, and unfreezing needs no new parameter group. As in Lightning Pose (and
+    Lightning's ``BaseFinetuning.freeze(train_bn=True)``, which this uses), batch-norm layers keep
+    training while the rest is frozen: their scales and shifts let the head adapt the features.
     """
 
     def __init__(self, epoch: int | None = None, step: int | None = None) -> None:
@@ -25,8 +26,10 @@ class BackboneUnfreeze(Callback):
 
     def _set(self, pl_module: L.LightningModule, frozen: bool) -> None:
         backbone: nn.Module = getattr(pl_module, "model").backbone  # noqa: B009 - any module with .model
-        for p in backbone.parameters():
-            p.requires_grad_(not frozen)
+        if frozen:
+            BaseFinetuning.freeze(backbone, train_bn=True)
+        else:
+            BaseFinetuning.make_trainable(backbone)
         self.frozen = frozen
 
     def _due(self, trainer: L.Trainer) -> bool:

@@ -37,10 +37,18 @@ def test_images_decoded_once(synthetic_dir: Path, monkeypatch: pytest.MonkeyPatc
 
 def test_batches_and_scale(synthetic_dir: Path) -> None:
     cfg = load_config(
-        synthetic_dir / "config.yaml", ["training.num_workers=0", "training.train_batch_size=8"]
+        synthetic_dir / "config.yaml",
+        [
+            "training.num_workers=0",
+            "training.train_batch_size=8",
+            "training.val_batch_size=3",
+            "training.test_batch_size=2",
+        ],
     )
     dm = PoseDataModule(cfg)
     dm.setup()
+    assert next(iter(dm.val_dataloader()))["image"].shape[0] == 3
+    assert next(iter(dm.test_dataloader()))["image"].shape[0] == 2
     batch = next(iter(dm.train_dataloader()))
     assert batch["image"].shape == (8, 3, 128, 128)
     assert batch["keypoints"].shape == (8, 5, 2)
