@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import platform
-import resource
 import statistics
+import threading
 from pathlib import Path
 
 import torch
@@ -28,11 +28,59 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {gpu}; torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
-def peak_rss_gb() -> float:
-    """Peak resident memory of this process and of its largest child (data-loader workers), in GB."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return (own + children) / 1024**2
+def _pss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+class PeakMemory:
+    """Peak proportional set size (PSS) of this process and its children, sampled every 50 ms.
+
+    PSS counts pages shared by forked data-loader workers once, so the figure is the tree's real
+    footprint (summing each process's RSS would count the shared pages once per worker).
+    """
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        root = os.getpid()
+        while not self._stop.is_set():
+            pids = [root]
+            for pid in pids:  # grows while iterating: the whole tree
+                pids.extend(_children(pid))
+            self.peak_kb = max(self.peak_kb, sum(_pss_kb(pid) for pid in pids))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def peak_gb(self) -> float:
+        return self.peak_kb / 1024**2
 
 
 def median(values: list[float]) -> float:

@@ -3,7 +3,8 @@
 Config: configs/base/mirror-mouse-resnet18.yaml (resnet18 heatmap, 128x128, batch 16, imgaug dlc,
 random init) on ../shared/data/mirror-mouse-example, backbone unfrozen from epoch 0. The bare step is
 the same model's forward + heatmap loss + backward + Adam step on random tensors, in the same precision
-and memory format. Each part runs in its own process so its peak memory is its own.
+and memory format. Each part runs in its own process; peak memory is the largest proportional set
+size (PSS) of that process and its data-loader workers together, sampled every 50 ms.
 
     python bench/train_throughput.py [--epochs 8] [--precision auto|32|bf16]
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import BASE_CONFIG, MIRROR_MOUSE, machine, median, peak_rss_gb  # noqa: E402
+from bench._common import BASE_CONFIG, MIRROR_MOUSE, PeakMemory, machine, median  # noqa: E402
 
 
 def run_pipeline(epochs: int, precision: str, workers: int | None) -> dict:
@@ -40,14 +41,14 @@ def run_pipeline(epochs: int, precision: str, workers: int | None) -> dict:
     if workers is not None:
         overrides.append(f"training.num_workers={workers}")
     cfg = load_config(BASE_CONFIG, overrides)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, PeakMemory() as memory:
         metrics = train(cfg, Path(tmp) / "run", progress_bar=False).metrics
     rates = metrics["train_images_per_second_by_epoch"][1:]  # first epoch warms up
     return {
         "images_per_second": median(rates),
         "per_epoch": rates,
         "precision": metrics["precision"],
-        "peak_rss_gb": peak_rss_gb(),
+        "peak_gb": memory.peak_gb,
         "num_workers": default_num_workers() if workers is None else workers,
     }
 
@@ -71,6 +72,7 @@ def run_bare(steps: int, precision: str) -> dict:
     keypoints = torch.rand(16, 17, 2) * 127
     device = torch.device("cpu")
     rates = []
+    memory = PeakMemory().__enter__()
     for step in range(steps + 5):
         start = time.perf_counter()
         with autocast(device, precision):
@@ -83,11 +85,8 @@ def run_bare(steps: int, precision: str) -> dict:
         optimizer.step()
         if step >= 5:
             rates.append(16 / (time.perf_counter() - start))
-    return {
-        "images_per_second": median(rates),
-        "precision": precision,
-        "peak_rss_gb": peak_rss_gb(),
-    }
+    memory.__exit__()
+    return {"images_per_second": median(rates), "precision": precision, "peak_gb": memory.peak_gb}
 
 
 def _in_subprocess(part: str, args: argparse.Namespace) -> dict:
@@ -137,9 +136,9 @@ def main() -> None:
         f"{args.epochs} epochs on {MIRROR_MOUSE.name}, num_workers={pipe['num_workers']}"
     )
     print(f"precision: {pipe['precision']} (bf16 autocast + channels_last where supported)")
-    print(f"{'':24}{'images/s (median)':>20}{'peak RSS GB':>14}")
-    print(f"{'training pipeline':24}{pipe['images_per_second']:>20.1f}{pipe['peak_rss_gb']:>14.2f}")
-    print(f"{'bare step (limit)':24}{bare['images_per_second']:>20.1f}{bare['peak_rss_gb']:>14.2f}")
+    print(f"{'':24}{'images/s (median)':>20}{'peak PSS GB':>14}")
+    print(f"{'training pipeline':24}{pipe['images_per_second']:>20.1f}{pipe['peak_gb']:>14.2f}")
+    print(f"{'bare step (limit)':24}{bare['images_per_second']:>20.1f}{bare['peak_gb']:>14.2f}")
     print(f"pipeline / bare step: {pipe['images_per_second'] / bare['images_per_second']:.1%}")
     print(
         f"pipeline / Lightning Pose 2.4.3 reference (31.7 images/s fp32, 2-core EPYC): "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from pose.errors import DataError
 
@@ -23,10 +24,13 @@ def split_indices(
 ) -> Splits:
     """Shuffle ``n`` rows with ``seed`` and cut them into train / validation / test.
 
-    ``train_frames`` subsamples the train split after the cut (so validation and test do not
-    change with it): a float in (0, 1] is a fraction (1 and 1.0 mean all), an int > 1 a count.
+    The shuffle is ``torch.randperm`` with a generator seeded by ``seed``, the permutation behind
+    Lightning Pose's ``random_split``, so a config gives the same three splits in both tools and
+    results can be compared frame for frame. ``train_frames`` subsamples the train split after the
+    cut (so validation and test do not change with it): a float in (0, 1] is a fraction (1 and 1.0
+    mean all), an int > 1 a count.
     """
-    order = np.random.default_rng(seed).permutation(n)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).numpy()
     n_train = int(np.floor(train_prob * n))
     n_val = int(np.floor(val_prob * n))
     if val_prob > 0 and n >= 3:

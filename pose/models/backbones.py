@@ -48,9 +48,20 @@ class BackboneSpec:
     description: str = ""
 
 
+# timm zero-initializes each residual block's last batch norm; from random init that leaves a
+# ResNet's residual branches off, so a frozen random backbone would only see an 11x11 patch per
+# feature. torchvision's (and so Lightning Pose's) ResNets start with them on; pretrained weights
+# overwrite these values either way.
+_TORCHVISION_INIT = {"zero_init_last": False}
+
+
 def _resnet(depth: int, tag: str) -> BackboneSpec:
     return BackboneSpec(
-        f"resnet{depth}", "cnn", pretrained_tag=tag, description=f"ResNet-{depth}, ImageNet"
+        f"resnet{depth}",
+        "cnn",
+        dict(_TORCHVISION_INIT),
+        pretrained_tag=tag,
+        description=f"ResNet-{depth}, ImageNet",
     )
 
 
@@ -58,6 +69,7 @@ def _mmpose_resnet50(url: str, description: str) -> BackboneSpec:
     return BackboneSpec(
         "resnet50",
         "cnn",
+        dict(_TORCHVISION_INIT),
         url=f"{_MMPOSE}/{url}",
         key_map="mmpose_backbone",
         description=description,
@@ -81,6 +93,7 @@ _SPECS: dict[str, BackboneSpec] = {
     "resnet50_contrastive": BackboneSpec(
         "resnet50",
         "cnn",
+        dict(_TORCHVISION_INIT),
         url="https://pl-bolts-weights.s3.us-east-2.amazonaws.com/simclr/bolts_simclr_imagenet/"
         "simclr_imagenet.ckpt",
         key_map="simclr_encoder",

@@ -6,17 +6,17 @@ import time
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import BaseFinetuning, Callback
+from lightning.pytorch.callbacks import Callback
 from torch import nn
 
 
 class BackboneUnfreeze(Callback):
     """Keep the backbone frozen until ``training.unfreezing_epoch`` (or ``unfreezing_step``).
 
-    Frozen parameters stay in the optimizer with ``requires_grad=False``: they get no gradient, so
-    Adam/AdamW skip them, and unfreezing needs no new parameter group. As in Lightning Pose (and
-    Lightning's ``BaseFinetuning.freeze(train_bn=True)``, which this uses), batch-norm layers keep
-    training while the rest is frozen: their scales and shifts let the head adapt the features.
+    Frozen parameters (batch-norm scales and shifts included) stay in the optimizer with
+    ``requires_grad=False``: they get no gradient, so Adam/AdamW skip them, and unfreezing needs no
+    new parameter group. Batch-norm layers stay in training mode, so their running statistics keep
+    following the data, as in Lightning Pose (which freezes with a zero learning rate).
     """
 
     def __init__(self, epoch: int | None = None, step: int | None = None) -> None:
@@ -26,10 +26,8 @@ class BackboneUnfreeze(Callback):
 
     def _set(self, pl_module: L.LightningModule, frozen: bool) -> None:
         backbone: nn.Module = getattr(pl_module, "model").backbone  # noqa: B009 - any module with .model
-        if frozen:
-            BaseFinetuning.freeze(backbone, train_bn=True)
-        else:
-            BaseFinetuning.make_trainable(backbone)
+        for parameter in backbone.parameters():
+            parameter.requires_grad_(not frozen)
         self.frozen = frozen
 
     def _due(self, trainer: L.Trainer) -> bool:

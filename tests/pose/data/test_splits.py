@@ -43,3 +43,17 @@ def test_train_frames_fraction_and_count_subsample_train_only() -> None:
 def test_bad_train_frames(train_frames: object) -> None:
     with pytest.raises(DataError, match="training.train_frames"):
         split_indices(100, 0.8, 0.1, train_frames, seed=0)  # type: ignore[arg-type]
+
+
+def test_splits_match_lightning_pose_random_split() -> None:
+    # Lightning Pose splits with torch's random_split(generator=manual_seed(seed)); the same config
+    # must give the same frames, e.g. its mirror-mouse example (90 frames, 0.8/0.1, seed 42).
+    s = split_indices(90, 0.8, 0.1, 1, 42)
+    assert s.test.tolist() == [3, 4, 9, 21, 44, 47, 48, 58, 75]
+    assert s.validation.tolist() == [15, 30, 41, 50, 51, 52, 64, 83, 89]
+    import torch
+
+    parts = torch.utils.data.random_split(
+        range(90), [72, 9, 9], generator=torch.Generator().manual_seed(42)
+    )
+    assert sorted(parts[0].indices) == s.train.tolist()

@@ -56,3 +56,12 @@ def test_forward_shape(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_unknown_backbone_names_the_choices() -> None:
     with pytest.raises(KeyError, match="resnet18"):
         build_backbone("resnet19", pretrained=False, image_hw=(64, 64))
+
+
+def test_random_init_resnets_start_with_residual_branches_on() -> None:
+    # timm zero-initializes each block's last batch norm; Lightning Pose's torchvision ResNets do
+    # not, and a frozen random backbone needs its residual branches to see the whole image.
+    from pose.models.backbones import build_backbone
+
+    backbone = build_backbone("resnet18", pretrained=False, image_hw=(64, 64))
+    assert all(float(block.bn2.weight.abs().min()) > 0 for block in backbone.model.layer1)
