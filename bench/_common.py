@@ -48,26 +48,32 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def tree_pss_gb() -> float:
+    """Proportional set size of this process and all its descendants, in GB."""
+    pids = [os.getpid()]
+    for pid in pids:  # grows while iterating: the whole tree
+        pids.extend(_children(pid))
+    return sum(_pss_kb(pid) for pid in pids) / 1024**2
+
+
 class PeakMemory:
-    """Peak proportional set size (PSS) of this process and its children, sampled every 50 ms.
+    """Peak proportional set size (PSS) of this process and its children, sampled in a thread.
 
     PSS counts pages shared by forked data-loader workers once, so the figure is the tree's real
-    footprint (summing each process's RSS would count the shared pages once per worker).
+    footprint (summing each process's RSS would count the shared pages once per worker). Reading
+    PSS costs the kernel a page-table walk per process, so timed runs must not sample: measure
+    speed and memory in separate runs.
     """
 
-    def __init__(self, interval: float = 0.05) -> None:
+    def __init__(self, interval: float = 0.25) -> None:
         self.interval = interval
-        self.peak_kb = 0
+        self.peak = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        root = os.getpid()
         while not self._stop.is_set():
-            pids = [root]
-            for pid in pids:  # grows while iterating: the whole tree
-                pids.extend(_children(pid))
-            self.peak_kb = max(self.peak_kb, sum(_pss_kb(pid) for pid in pids))
+            self.peak = max(self.peak, tree_pss_gb())
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakMemory:
@@ -77,10 +83,6 @@ class PeakMemory:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-
-    @property
-    def peak_gb(self) -> float:
-        return self.peak_kb / 1024**2
 
 
 def median(values: list[float]) -> float:
