@@ -133,7 +133,9 @@ def _omegaconf_message(err: OmegaConfBaseException) -> str:
 
 def _training_mode(training: Mapping[str, Any], source: str) -> str:
     """'epochs' or 'steps', from the keys the user set; mixing the two is an error."""
-    ms = (training.get("lr_scheduler_params") or {}).get("multisteplr") or {}
+    params = training.get("lr_scheduler_params")
+    ms = params.get("multisteplr") if isinstance(params, Mapping) else None
+    ms = ms if isinstance(ms, Mapping) else {}
     epoch_set = [k for k in EPOCH_KEYS if training.get(k) is not None]
     step_set = [k for k in STEP_KEYS if training.get(k) is not None]
     if ms.get("milestones") is not None:

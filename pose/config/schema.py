@@ -237,5 +237,4 @@ class PoseConfig:
 
 # Spec defaults for the epoch-based keys, applied when a config uses neither mode explicitly.
 EPOCH_DEFAULTS = {"unfreezing_epoch": 20, "min_epochs": 300, "max_epochs": 300}
-DEFAULT_MILESTONES = [150, 200, 250]
 SUPPORTED_RESIZE_DIMS = (64, 128, 256, 384, 512)

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pose.config.schema import PoseConfig
-from pose.data.labels import check_labels_match_config, read_labels
+from pose.data.augmentation import lateral_partners
+from pose.data.labels import LabeledData, check_labels_match_config, read_labels
 from pose.errors import DataError
 
 
@@ -27,14 +28,23 @@ def labels_path(cfg: PoseConfig) -> Path:
     return Path(cfg.data.data_dir) / csv
 
 
-def check_data(cfg: PoseConfig) -> DataSummary:
-    """Read the labels and check every image file exists, without decoding images."""
+def load_checked_labels(cfg: PoseConfig) -> LabeledData:
+    """The labels ``data.csv_file`` names, checked against the config's keypoints (and hflip pairs)."""
     data_dir = Path(cfg.data.data_dir)
     if not data_dir.is_dir():
         raise DataError(f"config key 'data.data_dir': directory not found: {data_dir}")
     path = labels_path(cfg)
     labels = read_labels(path)
     check_labels_match_config(labels, cfg.data.keypoint_names, cfg.data.num_keypoints, path)
+    if cfg.training.imgaug_hflip:
+        lateral_partners(labels.keypoint_names)
+    return labels
+
+
+def check_data(cfg: PoseConfig) -> DataSummary:
+    """Read the labels and check every image file exists, without decoding images."""
+    data_dir, path = Path(cfg.data.data_dir), labels_path(cfg)
+    labels = load_checked_labels(cfg)
     missing = [p for p in labels.image_paths if not (data_dir / p).is_file()]
     if missing:
         raise DataError(

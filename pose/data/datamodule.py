@@ -12,9 +12,9 @@ from torch.utils.data import DataLoader
 
 from pose.config.schema import PoseConfig
 from pose.data.augmentation import build_augmenter, lateral_partners
-from pose.data.check import labels_path
+from pose.data.check import load_checked_labels
 from pose.data.dataset import ImageCache, LabeledImageDataset, seed_worker
-from pose.data.labels import LabeledData, check_labels_match_config, read_labels
+from pose.data.labels import LabeledData
 from pose.data.splits import Splits, split_indices
 
 
@@ -39,11 +39,7 @@ class PoseDataModule(L.LightningDataModule):
         if self._ready:
             return
         cfg, t = self.cfg, self.cfg.training
-        path = labels_path(cfg)
-        self.labels: LabeledData = read_labels(path)
-        check_labels_match_config(
-            self.labels, cfg.data.keypoint_names, cfg.data.num_keypoints, path
-        )
+        self.labels: LabeledData = load_checked_labels(cfg)
         n = len(self.labels.image_paths)
         self.splits: Splits = split_indices(
             n, t.train_prob, t.val_prob, t.train_frames, t.rng_seed_data_pt
@@ -88,7 +84,7 @@ class PoseDataModule(L.LightningDataModule):
             persistent_workers=workers > 0 and train,
             worker_init_fn=seed_worker,
             generator=generator,
-            pin_memory=torch.cuda.is_available(),
+            pin_memory=torch.cuda.is_available() and self.cfg.training.num_gpus > 0,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -13,6 +13,7 @@ import torch
 from imgaug.augmentables.kps import KeypointsOnImage
 from torch.utils.data import Dataset
 
+from pose.data.heatmaps import rescale_pixels
 from pose.data.labels import LabeledData
 from pose.errors import DataError
 
@@ -67,7 +68,9 @@ class LabeledImageDataset(Dataset):
         self.indices = np.asarray(indices, dtype=np.int64)
         scale = cache.scale(self.indices)
         self.scale = scale.astype(np.float32)
-        self.keypoints = (labels.keypoints[self.indices] / scale[:, None, :]).astype(np.float32)
+        self.keypoints = rescale_pixels(
+            labels.keypoints[self.indices], 1.0 / scale[:, None, :]
+        ).astype(np.float32)
         self.augmenter = augmenter
         self.hflip_partners = hflip_partners
         self.reseed(seed)
@@ -102,16 +105,16 @@ class LabeledImageDataset(Dataset):
         assert self.augmenter is not None
         height, width = image.shape[:2]
         missing = np.isnan(keypoints).any(axis=1)
-        on_image = KeypointsOnImage.from_xy_array(
-            np.where(missing[:, None], 0.0, keypoints), shape=image.shape
-        )
+        # imgaug puts pixel centers at +0.5 (its flip maps x to W - x); ours sit at integers
+        corner_xy = np.where(missing[:, None], 0.0, keypoints) + 0.5
+        on_image = KeypointsOnImage.from_xy_array(corner_xy, shape=image.shape)
         image, on_image = self.augmenter(image=image, keypoints=on_image)
-        xy = on_image.to_xy_array().astype(np.float32)
+        xy = on_image.to_xy_array().astype(np.float32) - 0.5
         h2, w2 = image.shape[:2]
         if (h2, w2) != (height, width):  # CropAndPad(keep_size=False) changes the size
             image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
-            xy *= np.array([width / w2, height / h2], dtype=np.float32)
-        outside = (xy[:, 0] < 0) | (xy[:, 1] < 0) | (xy[:, 0] > width - 1) | (xy[:, 1] > height - 1)
+            xy = rescale_pixels(xy, np.array([width / w2, height / h2], dtype=np.float32))
+        outside = (xy.min(axis=1) < -0.5) | (xy[:, 0] > width - 0.5) | (xy[:, 1] > height - 0.5)
         xy[missing | outside] = np.nan
         return image, xy
 

@@ -1,6 +1,7 @@
-"""The one coordinate convention that heatmap targets (training) and decoding (prediction) share.
+"""The one coordinate convention that resizing, augmentation, heatmap targets and decoding share.
 
-Keypoints are in resized-image pixels with pixel centers at integer coordinates. A heatmap of stride
+Keypoints are in pixels with pixel centers at integer coordinates (as DeepLabCut labels are drawn),
+so scaling an image by ``f`` maps ``x`` to ``(x + 0.5) * f - 0.5``, not ``x * f``. A heatmap of stride
 ``s = 2**downsample_factor`` has cell ``j`` centered at image coordinate ``(j + 0.5) * s - 0.5``, so
 each cell covers exactly the ``s`` image pixels it pools and no half-cell shift creeps in between
 encoding and decoding.
@@ -8,18 +9,28 @@ encoding and decoding.
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
+import numpy as np
 import torch
 from torch import Tensor
+
+ArrayT = TypeVar("ArrayT", Tensor, np.ndarray)
+
+
+def rescale_pixels(xy: ArrayT, factor: Any) -> ArrayT:
+    """Pixel coordinates ``[..., 2]`` in an image scaled by ``factor`` (a number or per-axis (fx, fy))."""
+    return (xy + 0.5) * factor - 0.5
 
 
 def image_to_heatmap_coords(xy: Tensor, stride: int) -> Tensor:
     """Image pixel coordinates ``[..., 2]`` -> heatmap cell coordinates (any shape, elementwise)."""
-    return (xy + 0.5) / stride - 0.5
+    return rescale_pixels(xy, 1.0 / stride)
 
 
 def heatmap_to_image_coords(uv: Tensor, stride: int) -> Tensor:
     """Heatmap cell coordinates ``[..., 2]`` -> image pixel coordinates (inverse of the above)."""
-    return (uv + 0.5) * stride - 0.5
+    return rescale_pixels(uv, stride)
 
 
 def make_heatmaps(

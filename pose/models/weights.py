@@ -141,7 +141,10 @@ def _read_state_dict(file: Path, name: str) -> StateDict:
             return load_file(str(file))
         obj = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise WeightsError(f"cannot read weights for backbone {name!r} from {file}: {err}") from err
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise WeightsError(
+            f"cannot read weights for backbone {name!r} from {file}: {reason}"
+        ) from err
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

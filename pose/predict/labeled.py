@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from pose.data.heatmaps import rescale_pixels
 from pose.models.outputs import decode_outputs
 from pose.predict.dlc_csv import errors_frame, predictions_frame, write_csv
 from pose.train.module import PoseLightningModule, pixel_errors
@@ -40,7 +41,7 @@ def predict_labeled(
         xy, conf = decode_outputs(output, module.model.model_type, module.image_hw, module.stride)
         scale = batch["scale"].to(device)
         indices.append(batch["index"].numpy())
-        xys.append((xy * scale[:, None, :]).cpu().numpy())
+        xys.append(rescale_pixels(xy, scale[:, None, :]).cpu().numpy())
         confs.append(conf.cpu().numpy())
         errs.append(pixel_errors(xy, batch["keypoints"].to(device), scale).cpu().numpy())
     order = np.argsort(np.concatenate(indices), kind="stable")

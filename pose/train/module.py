@@ -12,7 +12,7 @@ from pose.config import PoseConfig
 from pose.data.heatmaps import make_heatmaps
 from pose.losses.heatmap import HEATMAP_LOSSES
 from pose.losses.regression import regression_loss
-from pose.models.outputs import decode_outputs
+from pose.models.outputs import decode_outputs, regression_to_pixels
 from pose.models.pose_model import PoseModel, normalize_images, spatial_softmax
 from pose.train.optim import LR_SCHEDULERS, OPTIMIZERS
 
@@ -56,10 +56,7 @@ class PoseLightningModule(L.LightningModule):
     def _loss(self, output: Tensor, keypoints: Tensor) -> Tensor:
         labeled = ~torch.isnan(keypoints).any(dim=-1)
         if self.model.model_type == "regression":
-            h, w = self.image_hw
-            return regression_loss(
-                output.float() * output.new_tensor([w - 1, h - 1]).float(), keypoints, labeled
-            )
+            return regression_loss(regression_to_pixels(output, self.image_hw), keypoints, labeled)
         probs = spatial_softmax(output.float())
         target = make_heatmaps(
             keypoints,

@@ -13,6 +13,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.strategies import DDPStrategy
 
 from pose.config import PoseConfig, save_config, untrainable_reason
 from pose.data import PoseDataModule
@@ -41,13 +42,18 @@ def load_checkpoint_weights(model: PoseModel, path: str | Path) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad file
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise WeightsError(
-            f"model.checkpoint {path}: cannot load weights-only checkpoint ({err})"
+            f"model.checkpoint {path}: cannot load as a weights-only checkpoint ({reason})"
         ) from None
     state = state.get("state_dict", state) if isinstance(state, dict) else state
+    if not isinstance(state, dict):
+        raise WeightsError(f"model.checkpoint {path}: expected a state dict")
     own = model.state_dict()
     mapped = {}
     for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            continue
         for prefix in ("model.", ""):
             if key.startswith(prefix) and key[len(prefix) :] in own:
                 mapped[key[len(prefix) :]] = value
@@ -88,9 +94,7 @@ def _callbacks(
         save_weights_only=True,
         enable_version_counter=False,
     )
-    callbacks: list[Callback] = [
-        BackboneUnfreeze(t.unfreezing_epoch, t.unfreezing_step if t.step_based else None)
-    ]
+    callbacks: list[Callback] = [BackboneUnfreeze(t.unfreezing_epoch, t.unfreezing_step)]
     if t.ckpt_every_n_epochs:
         callbacks.append(
             ModelCheckpoint(
@@ -145,6 +149,11 @@ def train(
         load_checkpoint_weights(model, cfg.model.checkpoint)
 
     accelerator = pick_accelerator(t.num_gpus)
+    if accelerator == "gpu" and t.num_gpus > torch.cuda.device_count():
+        raise ConfigError(
+            f"config key 'training.num_gpus': expected at most {torch.cuda.device_count()} "
+            f"(the GPUs present), got {t.num_gpus}"
+        )
     precision = resolve_precision(t.precision, accelerator)
     module = PoseLightningModule(model, cfg, channels_last=True)
 
@@ -163,7 +172,10 @@ def train(
     trainer = L.Trainer(
         accelerator=accelerator,
         devices=devices,
-        strategy="ddp" if devices > 1 else "auto",
+        # spawn keeps the CLI from being re-run per rank; the frozen backbone has no gradients
+        strategy=DDPStrategy(start_method="spawn", find_unused_parameters=True)
+        if devices > 1
+        else "auto",
         precision=lightning_precision(precision),  # type: ignore[arg-type]
         check_val_every_n_epoch=t.check_val_every_n_epoch,
         log_every_n_steps=t.log_every_n_steps,
@@ -209,7 +221,7 @@ def train(
         "pixel_error": pixel_error,
         "val_pixel_error": pixel_error["validation"],
         "test_pixel_error": pixel_error["test"],
-        "epochs_run": trainer.current_epoch if trainer.current_epoch else timer.epochs_run,
+        "epochs_run": timer.epochs_run,
         "steps_run": trainer.global_step,
         "train_seconds": round(timer.train_seconds, 3),
         "wall_seconds": round(wall_seconds, 3),

@@ -61,9 +61,7 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 
 def _default_output_dir() -> Path:
-    return (
-        Path("outputs") / datetime.now().strftime("%Y-%m-%d") / datetime.now().strftime("%H-%M-%S")
-    )
+    return Path("outputs") / (now := datetime.now()).strftime("%Y-%m-%d") / now.strftime("%H-%M-%S")
 
 
 @app.command()
@@ -102,25 +100,26 @@ def validate(config: ConfigArg, override: OverrideOpt = None) -> None:
     from pose.data import check_data
 
     cfg = load_config(config, override or [])
-    summary = check_data(cfg)
     t, d, m = cfg.training, cfg.data, cfg.model
-    length = (
-        f"{t.max_steps} steps"
-        if t.max_steps is not None and t.max_epochs is None
-        else f"{t.min_epochs}-{t.max_epochs} epochs"
-    )
-    console.print(f"[bold green]valid[/]: {escape(str(config))}")
     line = lambda text: console.print(text, markup=False, highlight=False)  # noqa: E731
-    line(
-        f"  data      {summary.num_frames} labeled frames in {d.data_dir} ({summary.csv_path.name})"
-    )
-    line(f"  keypoints {len(summary.keypoint_names)}: {', '.join(summary.keypoint_names)}")
+    # multiview label files are checked once multiview training exists; say so below
+    summary = None if isinstance(d.csv_file, list) else check_data(cfg)
+    console.print(f"[bold green]valid[/]: {escape(str(config))}")
+    if summary is not None:
+        line(
+            f"  data      {summary.num_frames} labeled frames in {d.data_dir} ({summary.csv_path.name})"
+        )
+        line(f"  keypoints {len(summary.keypoint_names)}: {', '.join(summary.keypoint_names)}")
     line(f"  images    resized to {d.image_resize_dims.height}x{d.image_resize_dims.width} (h x w)")
     line(
-        f"  model     {m.model_type}, backbone {m.backbone}, loss {m.heatmap_loss_type}, losses_to_use {list(m.losses_to_use)}"
+        f"  model     {m.model_type}, backbone {m.backbone}, loss {m.heatmap_loss_type}, "
+        f"losses_to_use {list(m.losses_to_use)}"
     )
+    length = f"{t.max_steps} steps" if t.step_based else f"{t.min_epochs}-{t.max_epochs} epochs"
+    imgaug = t.imgaug if isinstance(t.imgaug, str) else "custom"
     line(
-        f"  training  {length}, batch {t.train_batch_size}, {t.optimizer} lr {t.optimizer_params.learning_rate:g}, imgaug {t.imgaug if isinstance(t.imgaug, str) else 'custom'}"
+        f"  training  {length}, batch {t.train_batch_size}, {t.optimizer} "
+        f"lr {t.optimizer_params.learning_rate:g}, imgaug {imgaug}"
     )
     reason = untrainable_reason(cfg)
     if reason:

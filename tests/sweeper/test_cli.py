@@ -244,3 +244,32 @@ def test_bad_override_and_missing_config(tmp_path: Path, monkeypatch, capsys) ->
     assert code == 2 and "config file not found" in err
     code, _, err = cli(monkeypatch, capsys, "train")
     assert code == 2  # usage error from the CLI parser
+
+
+def test_validate_multiview_peer_config_warns(tmp_path: Path, monkeypatch, capsys) -> None:
+    path = require(PEER_CONFIGS / "lightning-pose_config_default_multiview.yaml")
+    code, stdout, _ = cli(
+        monkeypatch, capsys, "validate", path, "--override", f"data.data_dir={tmp_path}"
+    )
+    assert code == 0
+    assert "cannot be trained here yet" in stdout
+
+
+def test_hflip_without_partner_is_refused_by_validate(
+    synthetic_dir: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    data = _copy_data(synthetic_dir, tmp_path)
+    csv = (data / "CollectedData.csv").read_text().replace("ear_right", "ear_other")
+    (data / "CollectedData.csv").write_text(csv)
+    code, _, err = cli(
+        monkeypatch,
+        capsys,
+        "validate",
+        data / "config.yaml",
+        *overrides(
+            f"data.data_dir={data}",
+            "data.keypoint_names=[nose,ear_left,ear_other,tail_base,tail_tip]",
+            "training.imgaug_hflip=true",
+        ),
+    )
+    assert code == 2 and "training.imgaug_hflip" in err and "ear_left" in err

@@ -180,3 +180,12 @@ def test_fast_elastic_transformation_matches_imgaug() -> None:
         assert np.array_equal(ref_image, fast_image)
         np.testing.assert_allclose(fast_kps.to_xy_array(), ref_kps.to_xy_array(), atol=0.02)
         assert np.abs(fast_kps.to_xy_array() - kps.to_xy_array()).max() > 0.1  # keypoints did move
+
+
+def test_imgaug_flip_uses_our_pixel_convention(tmp_path: Path) -> None:
+    # pixel centers at integers: a horizontal flip of a 128-wide image maps x to 127 - x (imgaug's
+    # own convention would give 128 - x), the same as the engine's hflip
+    dataset = dot_dataset(tmp_path, build_augmenter({"Fliplr": {"p": 1.0}}))
+    plain = dot_dataset(tmp_path, None)[0]["keypoints"].numpy()[0]
+    flipped = dataset[0]["keypoints"].numpy()[0]
+    np.testing.assert_allclose(flipped, [127 - plain[0], plain[1]], atol=1e-4)

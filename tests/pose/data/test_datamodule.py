@@ -11,6 +11,7 @@ import pytest
 
 from pose.config import load_config
 from pose.data import PoseDataModule, read_labels
+from pose.data.heatmaps import rescale_pixels
 from pose.data.synthetic import KEYPOINTS, make_example_dataset
 from tests.conftest import PEER_CONFIGS, require
 
@@ -56,7 +57,7 @@ def test_batches_and_scale(synthetic_dir: Path) -> None:
     # unaugmented keypoints scaled back equal the CSV labels
     labeled = next(iter(dm.labeled_dataloader()))
     labels = read_labels(synthetic_dir / "CollectedData.csv")
-    back = labeled["keypoints"].numpy() * labeled["scale"].numpy()[:, None, :]
+    back = rescale_pixels(labeled["keypoints"].numpy(), labeled["scale"].numpy()[:, None, :])
     np.testing.assert_allclose(back, labels.keypoints[: len(back)], rtol=1e-5, equal_nan=True)
     assert list(dm.split_of_rows()).count("train") == len(dm.splits.train)
 
