@@ -8,12 +8,13 @@ from pose.config.loader import (
     save_config,
 )
 from pose.config.schema import SUPPORTED_RESIZE_DIMS, PoseConfig
-from pose.config.validate import untrainable_reason, validate_config
+from pose.config.validate import config_warnings, untrainable_reason, validate_config
 
 __all__ = [
     "SUPPORTED_RESIZE_DIMS",
     "PoseConfig",
     "build_config",
+    "config_warnings",
     "config_to_dict",
     "load_config",
     "parse_override",

@@ -253,6 +253,23 @@ def _check_losses_eval(c: _Checker, cfg: PoseConfig) -> None:
     )
 
 
+def config_warnings(cfg: PoseConfig) -> list[str]:
+    """Valid settings that probably do not do what the user wants (shown by the CLI, not fatal)."""
+    t = cfg.training
+    out = []
+    frozen_for, length, unit = (
+        (t.unfreezing_step, t.max_steps, "step")
+        if t.step_based
+        else (t.unfreezing_epoch, t.max_epochs, "epoch")
+    )
+    if frozen_for is not None and length is not None and frozen_for >= length:
+        out.append(
+            f"training.unfreezing_{unit}={frozen_for} >= training.max_{unit}s={length}: the backbone "
+            f"stays frozen for the whole run"
+        )
+    return out
+
+
 def untrainable_reason(cfg: PoseConfig) -> str | None:
     """Why this engine cannot train ``cfg`` yet (a valid Lightning Pose config), or None."""
     if cfg.model.model_type in UNTRAINED_MODEL_TYPES:

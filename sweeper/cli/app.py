@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from rich.markup import escape
 from rich.text import Text
 
 from pose.errors import PoseError
+
+if TYPE_CHECKING:
+    from pose.config import PoseConfig
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -60,6 +63,15 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def _print_warnings(cfg: PoseConfig) -> None:
+    from pose.config import config_warnings
+
+    for warning in config_warnings(cfg):
+        err_console.print(
+            Text.assemble(("warning", "yellow"), f": {warning}"), highlight=False, soft_wrap=True
+        )
+
+
 def _default_output_dir() -> Path:
     return Path("outputs") / (now := datetime.now()).strftime("%Y-%m-%d") / now.strftime("%H-%M-%S")
 
@@ -79,6 +91,7 @@ def train(
     from pose.train import train as run_training
 
     cfg = load_config(config, override or [])
+    _print_warnings(cfg)
     out = output_dir or _default_output_dir()
     result = run_training(cfg, out)
     m = result.metrics
@@ -100,6 +113,7 @@ def validate(config: ConfigArg, override: OverrideOpt = None) -> None:
     from pose.data import check_data
 
     cfg = load_config(config, override or [])
+    _print_warnings(cfg)
     t, d, m = cfg.training, cfg.data, cfg.model
     line = lambda text: console.print(text, markup=False, highlight=False)  # noqa: E731
     # multiview label files are checked once multiview training exists; say so below

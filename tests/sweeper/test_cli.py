@@ -273,3 +273,15 @@ def test_hflip_without_partner_is_refused_by_validate(
         ),
     )
     assert code == 2 and "training.imgaug_hflip" in err and "ear_left" in err
+
+
+def test_validate_prints_config_warnings(synthetic_dir: Path, monkeypatch, capsys) -> None:
+    code, _, err = cli(
+        monkeypatch,
+        capsys,
+        "validate",
+        synthetic_dir / "config.yaml",
+        *overrides("training.unfreezing_epoch=40"),
+    )
+    assert code == 0
+    assert "warning: training.unfreezing_epoch=40 >= training.max_epochs=40" in err

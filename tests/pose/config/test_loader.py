@@ -265,3 +265,13 @@ def test_unresolvable_interpolation_names_key() -> None:
 def test_mirror_mouse_data_dir_exists() -> None:
     require(MIRROR_MOUSE)
     assert (MIRROR_MOUSE / "CollectedData.csv").is_file()
+
+
+def test_warns_when_backbone_would_stay_frozen() -> None:
+    from pose.config import config_warnings
+
+    frozen = build_config(_with(training__unfreezing_epoch=10))  # MINIMAL has max_epochs 10
+    assert config_warnings(frozen) == [
+        "training.unfreezing_epoch=10 >= training.max_epochs=10: the backbone stays frozen for the whole run"
+    ]
+    assert config_warnings(build_config(MINIMAL)) == []
