@@ -64,20 +64,20 @@ def run_pipeline(epochs: int, precision: str, workers: int | None, sample_memory
 
 
 def run_bare(steps: int, precision: str) -> dict:
+    """The training step without data loading or Lightning: the same module's forward and loss."""
     import torch
 
-    from pose.data.heatmaps import make_heatmaps
-    from pose.losses.heatmap import HEATMAP_LOSSES
-    from pose.models.pose_model import build_model, normalize_images, spatial_softmax
+    from pose.config import load_config
+    from pose.models.pose_model import build_model
+    from pose.train.module import PoseLightningModule
     from pose.train.precision import autocast, resolve_precision
 
     precision = resolve_precision(precision, "cpu")
+    cfg = load_config(BASE_CONFIG, [f"data.data_dir={MIRROR_MOUSE}"])
     torch.manual_seed(0)
-    model = build_model("resnet18", "heatmap", 17, (128, 128), 2, pretrained=False).to(
-        memory_format=torch.channels_last
-    )
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = HEATMAP_LOSSES.get("mse")
+    model = build_model("resnet18", "heatmap", 17, (128, 128), 2, pretrained=False)
+    module = PoseLightningModule(model, cfg, channels_last=True)
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
     images = torch.randint(0, 255, (16, 3, 128, 128), dtype=torch.uint8)
     keypoints = torch.rand(16, 17, 2) * 127
     device = torch.device("cpu")
@@ -85,10 +85,7 @@ def run_bare(steps: int, precision: str) -> dict:
     for step in range(steps + 5):
         start = time.perf_counter()
         with autocast(device, precision):
-            logits = model(normalize_images(images).contiguous(memory_format=torch.channels_last))
-        probs = spatial_softmax(logits.float())
-        target = make_heatmaps(keypoints, probs.shape[-2:], 4)
-        loss = loss_fn(probs, target, torch.ones(16, 17, dtype=torch.bool))
+            loss = module.loss(module(images), keypoints)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -62,7 +62,7 @@ def load_backbone_weights(backbone: Backbone, name: str, path: Path | None = Non
     canonical = BACKBONES.canonical(name)
     spec = BACKBONES.get(canonical)
     file = resolve_weights_file(canonical, spec, path)
-    state = _read_state_dict(file, canonical)
+    state = read_state_dict(file, f"weights for backbone {canonical!r}")
     if spec.key_map is not None:
         state = KEY_MAPS.get(spec.key_map)(state, backbone.model)
     expected = backbone.model.state_dict()
@@ -132,8 +132,11 @@ def _download(spec: BackboneSpec, target: Path) -> None:
     partial.replace(target)
 
 
-def _read_state_dict(file: Path, name: str) -> StateDict:
-    """Tensors of a safetensors file or a ``torch.save`` checkpoint (nested ``state_dict`` ok)."""
+def read_state_dict(file: Path, what: str) -> StateDict:
+    """Tensors of a safetensors file or a ``torch.save`` checkpoint (nested ``state_dict`` ok).
+
+    Loaded weights-only; ``what`` names the file's role in errors (e.g. ``model.checkpoint``).
+    """
     try:
         if file.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -142,14 +145,12 @@ def _read_state_dict(file: Path, name: str) -> StateDict:
         obj = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise WeightsError(
-            f"cannot read weights for backbone {name!r} from {file}: {reason}"
-        ) from err
+        raise WeightsError(f"cannot read {what} from {file}: {reason}") from err
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
     if not isinstance(obj, dict):
-        raise WeightsError(f"{file}: expected a state dict for backbone {name!r}")
+        raise WeightsError(f"{file}: expected a state dict ({what})")
     return {k: v for k, v in obj.items() if isinstance(v, Tensor)}
 
 

@@ -53,7 +53,8 @@ class PoseLightningModule(L.LightningModule):
             x = x.contiguous(memory_format=torch.channels_last)
         return self.model(x)
 
-    def _loss(self, output: Tensor, keypoints: Tensor) -> Tensor:
+    def loss(self, output: Tensor, keypoints: Tensor) -> Tensor:
+        """Heatmap (or regression) loss of raw ``output`` against resized-pixel ``keypoints``."""
         labeled = ~torch.isnan(keypoints).any(dim=-1)
         if self.model.model_type == "regression":
             return regression_loss(regression_to_pixels(output, self.image_hw), keypoints, labeled)
@@ -69,7 +70,7 @@ class PoseLightningModule(L.LightningModule):
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         output = self(batch["image"])
-        loss = self._loss(output, batch["keypoints"])
+        loss = self.loss(output, batch["keypoints"])
         batch_size = batch["image"].shape[0]
         self.log(
             "train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=batch_size
@@ -78,7 +79,7 @@ class PoseLightningModule(L.LightningModule):
 
     def _eval_step(self, batch: dict[str, Tensor], stage: str) -> None:
         output = self(batch["image"])
-        loss = self._loss(output, batch["keypoints"])
+        loss = self.loss(output, batch["keypoints"])
         xy, _ = decode_outputs(output, self.model.model_type, self.image_hw, self.stride)
         errors = pixel_errors(xy, batch["keypoints"], batch["scale"])
         labeled = ~torch.isnan(errors)

@@ -19,6 +19,7 @@ from pose.config import PoseConfig, save_config, untrainable_reason
 from pose.data import PoseDataModule
 from pose.errors import ConfigError, WeightsError
 from pose.models.pose_model import PoseModel, build_model
+from pose.models.weights import read_state_dict
 from pose.predict.labeled import predict_labeled, split_pixel_errors, write_labeled_predictions
 from pose.train.callbacks import BackboneUnfreeze, ThroughputTimer
 from pose.train.module import PoseLightningModule
@@ -39,21 +40,10 @@ def load_checkpoint_weights(model: PoseModel, path: str | Path) -> None:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"config key 'model.checkpoint': file not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad file
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise WeightsError(
-            f"model.checkpoint {path}: cannot load as a weights-only checkpoint ({reason})"
-        ) from None
-    state = state.get("state_dict", state) if isinstance(state, dict) else state
-    if not isinstance(state, dict):
-        raise WeightsError(f"model.checkpoint {path}: expected a state dict")
+    state = read_state_dict(path, "model.checkpoint")
     own = model.state_dict()
     mapped = {}
     for key, value in state.items():
-        if not isinstance(value, torch.Tensor):
-            continue
         for prefix in ("model.", ""):
             if key.startswith(prefix) and key[len(prefix) :] in own:
                 mapped[key[len(prefix) :]] = value

@@ -33,14 +33,14 @@ def test_uniform_heatmaps_for_nan_keypoints_changes_the_loss() -> None:
     probs = spatial_softmax(output)
     mse = HEATMAP_LOSSES.get("mse")
 
-    with_uniform = _module(True)._loss(output, keypoints)
+    with_uniform = _module(True).loss(output, keypoints)
     target = make_heatmaps(keypoints, (16, 16), 4, uniform_for_nan=True)
     assert torch.allclose(with_uniform, mse(probs, target, torch.ones(1, 3, dtype=torch.bool)))
     assert torch.allclose(
         target[0, 1], torch.full((16, 16), 1 / 256)
     )  # unlabeled -> uniform target
 
-    dropped = _module(False)._loss(output, keypoints)
+    dropped = _module(False).loss(output, keypoints)
     labeled_only = mse(probs[:, [0, 2]], target[:, [0, 2]], torch.ones(1, 2, dtype=torch.bool))
     assert torch.allclose(dropped, labeled_only)  # unlabeled keypoint left out of the loss
     assert not torch.allclose(with_uniform, dropped)
