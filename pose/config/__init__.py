@@ -5,7 +5,9 @@ from pose.config.loader import (
     config_to_dict,
     load_config,
     parse_override,
+    read_config_file,
     save_config,
+    set_dotted,
 )
 from pose.config.schema import SUPPORTED_RESIZE_DIMS, PoseConfig
 from pose.config.validate import config_warnings, untrainable_reason, validate_config
@@ -18,7 +20,9 @@ __all__ = [
     "config_to_dict",
     "load_config",
     "parse_override",
+    "read_config_file",
     "save_config",
+    "set_dotted",
     "untrainable_reason",
     "validate_config",
 ]

@@ -94,7 +94,8 @@ def _register_env_resolvers(raw: Any) -> None:
         )
 
 
-def _set_dotted(raw: dict, key: str, value: Any) -> None:
+def set_dotted(raw: dict, key: str, value: Any) -> None:
+    """Set ``raw[a][b][c] = value`` for key ``a.b.c``, creating sections as needed."""
     node = raw
     parts = key.split(".")
     for part in parts[:-1]:
@@ -196,7 +197,7 @@ def build_config(
     user = copy.deepcopy(dict(raw))
     for item in overrides:
         key, value = parse_override(item)
-        _set_dotted(user, key, value)
+        set_dotted(user, key, value)
     for section, body in user.items():
         if body is not None and not isinstance(body, Mapping) and section != "hydra":
             raise ConfigError(
@@ -217,8 +218,8 @@ def build_config(
     return cfg
 
 
-def load_config(path: str | Path, overrides: Iterable[str] = ()) -> PoseConfig:
-    """Read ``path`` (a Lightning Pose config.yaml), apply ``overrides``, and validate."""
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The raw mapping of a config file (safe-loaded, not yet merged or validated)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
@@ -229,7 +230,16 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> PoseConfig:
     raw = parse_yaml(text, str(path))
     if raw is None:
         raise ConfigError(f"{path}: config file is empty")
-    return build_config(raw, overrides, source=str(path))
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{path}: expected a mapping of config sections, got {type(raw).__name__}"
+        )
+    return raw
+
+
+def load_config(path: str | Path, overrides: Iterable[str] = ()) -> PoseConfig:
+    """Read ``path`` (a Lightning Pose config.yaml), apply ``overrides``, and validate."""
+    return build_config(read_config_file(path), overrides, source=str(path))
 
 
 def config_to_dict(cfg: PoseConfig) -> dict[str, Any]:

@@ -72,6 +72,20 @@ def _print_warnings(cfg: PoseConfig) -> None:
         )
 
 
+def _quiet_libraries() -> None:
+    """Optuna's and MLflow's info logs and experimental-API warnings would bury the live view."""
+    import logging
+    import warnings
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def _default_output_dir() -> Path:
     return Path("outputs") / (now := datetime.now()).strftime("%Y-%m-%d") / now.strftime("%H-%M-%S")
 
@@ -165,6 +179,161 @@ def example_data(
         config = make_example_dataset(directory, n_images=n_images, seed=seed)
         console.print(f"wrote synthetic data set and config: [bold]{escape(str(config))}[/]")
     console.print(f"train it with: sweeper train {escape(str(config))}")
+
+
+StorageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--storage",
+        help="Optuna storage URL, e.g. postgresql://user@host/db (default sqlite mlruns/optuna.db).",
+    ),
+]
+TrackingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        help="MLflow tracking URI, e.g. http://host:5000 (default sqlite mlruns/mlflow.db).",
+    ),
+]
+RootOpt = Annotated[
+    Path,
+    typer.Option("--root", help="Directory of the embedded stores.", show_default=True),
+]
+
+
+@app.command()
+@user_errors
+def run(
+    base_config: ConfigArg,
+    space: Annotated[
+        list[Path],
+        typer.Option("--space", "-s", help="Search-space YAML file (repeatable; files merge)."),
+    ],
+    n_trials: Annotated[
+        int,
+        typer.Option(
+            "--n-trials", "-n", help="Finished (complete or pruned) trials the study should reach."
+        ),
+    ],
+    study_name: Annotated[
+        str | None,
+        typer.Option("--study-name", help="Optuna study (default: the base config's file name)."),
+    ] = None,
+    storage: StorageOpt = None,
+    tracking_uri: TrackingOpt = None,
+    experiment: Annotated[
+        str | None, typer.Option("--experiment", help="MLflow experiment (default: study name).")
+    ] = None,
+    sampler: Annotated[str, typer.Option(help="tpe, random, grid or cmaes.")] = "tpe",
+    pruner: Annotated[str, typer.Option(help="median, hyperband or none.")] = "median",
+    pruner_startup_trials: Annotated[
+        int, typer.Option(min=0, help="Trials that finish before the pruner may stop any.")
+    ] = 5,
+    pruner_warmup_epochs: Annotated[
+        int, typer.Option(min=0, help="Epochs each trial runs before it may be pruned.")
+    ] = 0,
+    metric: Annotated[
+        str, typer.Option(help="Objective: val/pixel_error (original pixels), val/loss, ...")
+    ] = "val/pixel_error",
+    direction: Annotated[str, typer.Option(help="minimize or maximize.")] = "minimize",
+    seed: Annotated[int | None, typer.Option(help="Sampler seed.")] = None,
+    timeout: Annotated[
+        float | None, typer.Option(help="Start no new trial after this many seconds.")
+    ] = None,
+    override: OverrideOpt = None,
+    parallel: Annotated[
+        int | None,
+        typer.Option(help="Trials at once in this process (default: 1 on CPU, one per GPU)."),
+    ] = None,
+    gpus: Annotated[
+        str | None, typer.Option(help="GPU ids to use, one trial per GPU, e.g. 0,1.")
+    ] = None,
+    heartbeat: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Seconds between trial heartbeats; a trial silent for 2x is retried."
+        ),
+    ] = 30,
+    keep_outputs: Annotated[
+        bool, typer.Option(help="Keep each trial's files under ROOT/trials after logging.")
+    ] = False,
+    root: RootOpt = Path("mlruns"),
+) -> None:
+    """Sweep a base config over search spaces: Optuna trials, each tracked as an MLflow run."""
+    from rich.live import Live
+
+    from sweeper.cli.progress import ended_line, render
+    from sweeper.sweep import SweepInterrupted, SweepOptions, SweepView, run_sweep
+
+    _quiet_libraries()
+    gpu_ids = None
+    if gpus is not None:
+        try:
+            gpu_ids = [int(g) for g in gpus.split(",") if g.strip()]
+        except ValueError:
+            raise PoseError(
+                f"--gpus {gpus!r}: expected comma-separated GPU ids, e.g. 0,1"
+            ) from None
+    opts = SweepOptions(
+        base_config=base_config,
+        spaces=list(space),
+        n_trials=n_trials,
+        study_name=study_name,
+        storage=storage,
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+        sampler=sampler,
+        pruner=pruner,
+        pruner_startup_trials=pruner_startup_trials,
+        pruner_warmup_epochs=pruner_warmup_epochs,
+        seed=seed,
+        timeout=timeout,
+        overrides=list(override or []),
+        parallel=parallel,
+        gpus=gpu_ids,
+        metric=metric,
+        direction=direction,
+        root=root,
+        heartbeat_seconds=heartbeat,
+        keep_outputs=keep_outputs,
+    )
+    seen: set[int] = set()
+    first = True
+
+    with Live(console=console, refresh_per_second=2, transient=True) as live:
+
+        def on_tick(view: SweepView) -> None:
+            nonlocal first
+            for trial in view.ended:
+                if trial.number not in seen:
+                    seen.add(trial.number)
+                    if not first:
+                        live.console.print(ended_line(trial, view.metric))
+            first = False
+            live.update(render(view))
+
+        try:
+            summary = run_sweep(opts, on_tick)
+        except SweepInterrupted as err:
+            live.stop()
+            err_console.print(Text.assemble(("interrupted", "bold yellow"), f": {err}"))
+            raise typer.Exit(130) from None
+    c = summary.counts
+    console.print(
+        f"[bold green]study {escape(summary.study)}[/]: {c.get('COMPLETE', 0)} complete, "
+        f"{c.get('PRUNED', 0)} pruned, {c.get('FAIL', 0)} failed"
+    )
+    if summary.best is not None:
+        console.print(
+            f"best trial {summary.best.number}: {opts.metric} = {summary.best.value:.4g}  "
+            f"{escape(str(summary.best.params))}"
+        )
+    ui = "sweeper ui" if tracking_uri is None else f"open {tracking_uri}"
+    console.print(f"compare trials: {ui}")
+    console.print(
+        f"promote the best: sweeper promote {escape(summary.study)} --model-name NAME"
+        + ("" if root == Path("mlruns") else f" --root {escape(str(root))}")
+    )
 
 
 def main() -> None:

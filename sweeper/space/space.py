@@ -1,0 +1,152 @@
+"""Search spaces: several YAML files merged, checked against the base config, sampled per trial."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from pose.config import build_config, config_to_dict, parse_override, set_dotted
+from pose.config.loader import parse_yaml
+from pose.errors import ConfigError
+from sweeper.errors import SweepError
+from sweeper.space.params import Param, parse_param, value_label
+
+_MISSING = object()
+
+
+def _lookup(tree: Mapping[str, Any], key: str) -> Any:
+    node: Any = tree
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def apply_values(raw: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of the raw base config with each dotted key set to its sampled value."""
+    out = copy.deepcopy(dict(raw))
+    for key, value in values.items():
+        set_dotted(out, key, copy.deepcopy(value))
+    return out
+
+
+@dataclass
+class SearchSpace:
+    """Params in sampling order (a param comes after every param its ``when`` refers to)."""
+
+    params: list[Param]
+    files: list[Path]
+    base_raw: dict[str, Any]  # the base config as written, overrides applied
+    base_values: dict[str, Any]  # the same, resolved and validated
+
+    def sample(self, trial: optuna.Trial) -> dict[str, Any]:
+        """The active params' values for ``trial`` (conditions read sampled values, then the base)."""
+        values: dict[str, Any] = {}
+        for param in self.params:
+            if all(c.holds(self._current(c.key, values)) for c in param.when):
+                values[param.key] = param.suggest(trial)
+        return values
+
+    def _current(self, key: str, values: Mapping[str, Any]) -> Any:
+        if key in values:
+            return values[key]
+        if any(p.key == key for p in self.params):
+            return None  # an inactive param holds no value
+        return _lookup(self.base_values, key)
+
+    def grid(self) -> dict[str, list[Any]]:
+        """The search space of Optuna's GridSampler."""
+        return {p.key: p.grid() for p in self.params}
+
+    def labels(self, values: Mapping[str, Any]) -> dict[str, str]:
+        """Sampled values as one-line strings, for MLflow params and tables."""
+        return {key: value_label(value) for key, value in values.items()}
+
+
+def _read_space_file(path: Path) -> list[Param]:
+    if not path.is_file():
+        raise SweepError(f"{path}: search-space file not found")
+    try:
+        raw = parse_yaml(path.read_text(), str(path))
+    except ConfigError as err:
+        raise SweepError(str(err)) from None
+    if not isinstance(raw, Mapping) or not raw:
+        raise SweepError(
+            f"{path}: expected a mapping of dotted config keys to distributions, got {raw!r}"
+        )
+    return [parse_param(key, spec, str(path)) for key, spec in raw.items()]
+
+
+def _sampling_order(params: list[Param]) -> list[Param]:
+    """Topological order over ``when`` references; a cycle is an error."""
+    by_key = {p.key: p for p in params}
+    ordered: list[Param] = []
+    state: dict[str, str] = {}
+
+    def visit(param: Param) -> None:
+        if state.get(param.key) == "done":
+            return
+        if state.get(param.key) == "visiting":
+            raise SweepError(f"{param.source}: {param.key}: 'when' conditions form a cycle")
+        state[param.key] = "visiting"
+        for condition in param.when:
+            if condition.key in by_key:
+                visit(by_key[condition.key])
+        state[param.key] = "done"
+        ordered.append(param)
+
+    for param in params:
+        visit(param)
+    return ordered
+
+
+def _check_against_base(param: Param, base_raw: Mapping[str, Any]) -> None:
+    """Every choice (or both ends of a range) must make a valid config on its own."""
+    for value in param.candidate_values():
+        source = f"{param.source} [{param.key}={value_label(value)}]"
+        try:
+            build_config(apply_values(base_raw, {param.key: value}), source=source)
+        except ConfigError as err:
+            raise SweepError(str(err)) from None
+
+
+def load_space(
+    paths: Sequence[str | Path],
+    base_raw: Mapping[str, Any],
+    overrides: Sequence[str] = (),
+    base_source: str = "base config",
+) -> SearchSpace:
+    """Merge space files and check each key and value against the base config (plus overrides).
+
+    Fails before any trial starts on: a missing or malformed file, a key defined twice, an unknown
+    config key, a value its key does not accept, an empty choice list, or a ``when`` on an unknown key.
+    """
+    if not paths:
+        raise SweepError("no search space given; pass at least one --space FILE")
+    merged_raw = apply_values(base_raw, dict(parse_override(item) for item in overrides))
+    base_values = config_to_dict(build_config(merged_raw, source=base_source))
+
+    params: dict[str, Param] = {}
+    for path in map(Path, paths):
+        for param in _read_space_file(path):
+            if param.key in params:
+                raise SweepError(
+                    f"{path}: {param.key} is already defined in {params[param.key].source}"
+                )
+            params[param.key] = param
+    for param in params.values():
+        for condition in param.when:
+            if condition.key not in params and _lookup(base_values, condition.key) is _MISSING:
+                raise SweepError(
+                    f"{param.source}: {param.key}: 'when' refers to unknown config key {condition.key!r}"
+                )
+        _check_against_base(param, merged_raw)
+    return SearchSpace(
+        _sampling_order(list(params.values())), list(map(Path, paths)), merged_raw, base_values
+    )

@@ -1,0 +1,427 @@
+"""``sweeper run``: keep a study topped up to N finished trials, a few at a time, tracked in MLflow.
+
+Several processes (on one machine, or many sharing one RDB storage and one tracking server) may run
+the same study: each asks Optuna for trials while finished + running < N, records a heartbeat for
+its own running trials, and fails and re-queues (with the same params) trials whose worker died.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+from optuna.trial import FrozenTrial, TrialState
+
+from pose.config import build_config, read_config_file
+from pose.data import check_data
+from sweeper.errors import SweepError
+from sweeper.space import load_space
+from sweeper.study.samplers import PRUNERS, SAMPLERS
+from sweeper.study.storage import DEFAULT_ROOT, default_storage_url, open_storage, redact
+from sweeper.study.study import (
+    ATTR_REASON,
+    ATTR_RUN_ID,
+    Objective,
+    fingerprint,
+    finished,
+    open_study,
+    state_counts,
+)
+from sweeper.tracking.mlflow_runs import (
+    Tracker,
+    default_artifact_root,
+    default_tracking_uri,
+)
+from sweeper.tracking.plots import write_study_plots
+from sweeper.trial.process import warm_up
+from sweeper.trial.runner import TrialContext, TrialStatus, run_one_trial
+
+MAX_CONSECUTIVE_FAILURES = 3
+
+
+class SweepInterrupted(Exception):
+    """Ctrl-C (or SIGTERM) stopped the sweep after its running trials were marked."""
+
+
+@dataclass
+class SweepOptions:
+    base_config: Path
+    spaces: list[Path]
+    n_trials: int
+    study_name: str | None = None
+    storage: str | None = None
+    tracking_uri: str | None = None
+    experiment: str | None = None
+    sampler: str = "tpe"
+    pruner: str = "median"
+    pruner_startup_trials: int = 5
+    pruner_warmup_epochs: int = 0
+    seed: int | None = None
+    timeout: float | None = None
+    overrides: list[str] = field(default_factory=list)
+    parallel: int | None = None
+    gpus: list[int] | None = None
+    metric: str = "val/pixel_error"
+    direction: str = "minimize"
+    root: Path = DEFAULT_ROOT
+    heartbeat_seconds: int = 30
+    keep_outputs: bool = False
+
+
+@dataclass
+class SweepView:
+    """A snapshot for the live view (refreshed by the sweep loop)."""
+
+    study: str
+    target: int
+    counts: dict[str, int]
+    best: FrozenTrial | None
+    running: list[TrialStatus]
+    metric: str
+    ended: list[FrozenTrial]  # complete, pruned and failed trials, all workers
+
+
+@dataclass
+class SweepSummary:
+    study: str
+    counts: dict[str, int]
+    best: FrozenTrial | None
+    parent_run_id: str
+    tracking_uri: str
+    storage: str
+
+
+def _check_options(opts: SweepOptions) -> None:
+    if opts.n_trials < 1:
+        raise SweepError(f"--n-trials: expected a positive integer, got {opts.n_trials}")
+    if opts.sampler not in SAMPLERS:
+        raise SweepError(f"--sampler: {SAMPLERS.unknown_message(opts.sampler)}")
+    if opts.pruner not in PRUNERS:
+        raise SweepError(f"--pruner: {PRUNERS.unknown_message(opts.pruner)}")
+    if opts.parallel is not None and opts.parallel < 1:
+        raise SweepError(f"--parallel: expected a positive integer, got {opts.parallel}")
+    if opts.timeout is not None and opts.timeout <= 0:
+        raise SweepError(f"--timeout: expected a positive number of seconds, got {opts.timeout}")
+    if opts.heartbeat_seconds < 1:
+        raise SweepError(f"--heartbeat: expected at least 1 second, got {opts.heartbeat_seconds}")
+
+
+def _slots(opts: SweepOptions) -> list[str | None]:
+    """One entry per parallel trial: its CUDA_VISIBLE_DEVICES, or None on CPU."""
+    gpus = opts.gpus
+    if gpus is None:
+        import torch
+
+        gpus = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    if opts.gpus:
+        import torch
+
+        visible = torch.cuda.device_count()
+        bad = [g for g in opts.gpus if g < 0 or g >= visible]
+        if bad:
+            raise SweepError(f"--gpus: GPU {bad[0]} does not exist ({visible} visible)")
+    if gpus:
+        parallel = opts.parallel or len(gpus)
+        if parallel > len(gpus):
+            raise SweepError(
+                f"--parallel {parallel}: one trial per GPU, and only {len(gpus)} GPU(s) are in use"
+            )
+        return [str(g) for g in gpus[:parallel]]
+    return [None] * (opts.parallel or 1)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Let SIGTERM stop a sweep the way Ctrl-C does (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Sweep:
+    """One worker process of a study."""
+
+    def __init__(self, opts: SweepOptions) -> None:
+        _check_options(opts)
+        self.opts = opts
+        self.objective = Objective.parse(opts.metric, opts.direction)
+        base_raw = read_config_file(opts.base_config)
+        self.space = load_space(opts.spaces, base_raw, opts.overrides, str(opts.base_config))
+        check_data(build_config(self.space.base_raw, source=str(opts.base_config)))
+        self.slots = _slots(opts)
+        self.study_name = opts.study_name or default_study_name(opts.base_config)
+        self.storage_url = opts.storage or default_storage_url(opts.root)
+        self.tracking_uri = opts.tracking_uri or default_tracking_uri(opts.root)
+        local_store = opts.tracking_uri is None
+        self.tracker = Tracker(
+            self.tracking_uri,
+            opts.experiment or self.study_name,
+            default_artifact_root(opts.root) if local_store else None,
+        )
+        self.storage = open_storage(
+            self.storage_url, opts.heartbeat_seconds, on_stale_trial=self._on_stale_trial
+        )
+        grid = self.space.grid() if opts.sampler == "grid" else None
+        self.target = opts.n_trials
+        if grid is not None:
+            size = 1
+            for values in grid.values():
+                size *= len(values)
+            self.target = min(self.target, size)
+        spaces_text = "\n".join(f"# {p}\n{p.read_text()}" for p in self.space.files)
+        study_fp = fingerprint(
+            json.dumps(self.space.base_raw, sort_keys=True, default=str),
+            spaces_text,
+            self.objective.name,
+        )
+        self._retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
+        sampler_seed = opts.seed
+        self.study = open_study(
+            self.study_name,
+            self.storage,
+            SAMPLERS.get(opts.sampler)(sampler_seed, grid),
+            PRUNERS.get(opts.pruner)(opts.pruner_startup_trials, opts.pruner_warmup_epochs),
+            self.objective,
+            study_fp,
+        )
+        if opts.seed is not None and self.study.trials:
+            # a resumed study gets a fresh sampler stream (the same seed would replay old proposals)
+            self.study.sampler = SAMPLERS.get(opts.sampler)(
+                opts.seed + len(self.study.trials), grid
+            )
+        self.parent_run_id = self.tracker.parent_run(
+            self.study_name,
+            {
+                "sweeper.storage": redact(self.storage_url),
+                "sweeper.sampler": opts.sampler,
+                "sweeper.pruner": opts.pruner,
+                "sweeper.metric": f"{self.objective.name} ({self.objective.direction})",
+                "sweeper.n_trials": str(self.target),
+                "sweeper.base_config": str(opts.base_config),
+            },
+        )
+        self.work_dir = opts.root / "trials" / self.study_name
+        self.stopping = threading.Event()
+        self._running: dict[int, TrialStatus] = {}
+        self._lock = threading.Lock()
+        self._consecutive_failures = 0
+        self._last_failure: str | None = None
+
+    # ---- callbacks ---------------------------------------------------------------------------
+    def _on_stale_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """A dead worker's trial: end its MLflow run and queue the same params again."""
+        run_id = trial.user_attrs.get(ATTR_RUN_ID)
+        reason = "its worker stopped sending heartbeats (killed?); retried with the same params"
+        study._storage.set_trial_user_attr(trial._trial_id, ATTR_REASON, reason)
+        if run_id and self.tracker.run_is_active(run_id):
+            self.tracker.finish_child(run_id, "FAIL", reason, {})
+        self._retry(study, trial)
+
+    def _on_status(self, status: TrialStatus | None, number: int) -> None:
+        with self._lock:
+            if status is None:
+                self._running.pop(number, None)
+            else:
+                self._running[number] = status
+
+    # ---- the loop ----------------------------------------------------------------------------
+    def view(self) -> SweepView:
+        trials = self.study.get_trials(deepcopy=False)
+        counts = dict(Counter(t.state.name for t in trials))
+        ended = [t for t in trials if t.state.is_finished()]
+        with self._lock:
+            running = sorted(self._running.values(), key=lambda s: s.number)
+        return SweepView(
+            self.study_name,
+            self.target,
+            counts,
+            _best_trial(self.study),
+            running,
+            self.objective.name,
+            ended,
+        )
+
+    def run(self, on_tick: Callable[[SweepView], None] | None = None) -> SweepSummary:
+        """Run trials until the study has ``n_trials`` finished ones (or timeout / Ctrl-C)."""
+        warm_up()
+        started = time.monotonic()
+        last_heartbeat = 0.0
+        threads = self._threads_per_trial()
+        free = list(self.slots)
+        futures: dict[Future, tuple[optuna.Trial, str | None]] = {}
+        interrupted = False
+        with ThreadPoolExecutor(len(self.slots), thread_name_prefix="trial") as pool:
+            try:
+                with _sigterm_as_interrupt():
+                    while True:
+                        now = time.monotonic()
+                        if now - last_heartbeat >= self.opts.heartbeat_seconds / 3:
+                            self._heartbeat(futures)
+                            optuna.storages.fail_stale_trials(self.study)
+                            last_heartbeat = now
+                        for future in [f for f in futures if f.done()]:
+                            trial, slot = futures.pop(future)
+                            free.append(slot)
+                            self._record(future.result())
+                        counts = state_counts(self.study)
+                        done = finished(counts)
+                        timed_out = (
+                            self.opts.timeout is not None and now - started > self.opts.timeout
+                        )
+                        stop = (
+                            done >= self.target
+                            or timed_out
+                            or self._consecutive_failures >= MAX_CONSECUTIVE_FAILURES
+                        )
+                        if on_tick:
+                            on_tick(self.view())
+                        if stop and not futures:
+                            break
+                        can_start = (
+                            not stop and free and done + counts.get("RUNNING", 0) < self.target
+                        )
+                        if can_start:
+                            slot = free.pop(0)
+                            trial = self.study.ask()
+                            ctx = self._context()
+                            future = pool.submit(run_one_trial, ctx, trial, slot, threads)
+                            futures[future] = (trial, slot)
+                            continue
+                        if futures:
+                            wait(futures, timeout=1.0, return_when=FIRST_COMPLETED)
+                        else:
+                            time.sleep(1.0)  # other workers' trials are running
+            except KeyboardInterrupt:
+                interrupted = True
+                self.stopping.set()
+                for future in list(futures):
+                    try:
+                        future.result()
+                    except Exception:  # noqa: BLE001 - already stopping; the trial is marked
+                        pass
+        summary = self._finish()
+        if on_tick:
+            on_tick(self.view())
+        if interrupted:
+            raise SweepInterrupted(
+                f"stopped; running trials were marked failed. Rerun the same command to resume "
+                f"study {self.study_name!r}."
+            )
+        if self._consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
+            raise SweepError(
+                f"stopped after {MAX_CONSECUTIVE_FAILURES} failed trials in a row; last reason: "
+                f"{self._last_failure}"
+            )
+        return summary
+
+    def _threads_per_trial(self) -> int | None:
+        cpu_trials = sum(slot is None for slot in self.slots)
+        if cpu_trials <= 1:
+            return None
+        return max(1, (os.cpu_count() or 1) // cpu_trials)
+
+    def _context(self) -> TrialContext:
+        return TrialContext(
+            study=self.study,
+            space=self.space,
+            objective=self.objective,
+            tracker=self.tracker,
+            parent_run_id=self.parent_run_id,
+            work_dir=self.work_dir,
+            keep_outputs=self.opts.keep_outputs,
+            stopping=self.stopping,
+            on_status=self._on_status,
+        )
+
+    def _heartbeat(self, futures: dict[Future, tuple[optuna.Trial, str | None]]) -> None:
+        for trial, _ in futures.values():
+            self.storage.record_heartbeat(trial._trial_id)
+
+    def _record(self, outcome: Any) -> None:
+        if outcome.state == "FAIL":
+            self._consecutive_failures += 1
+            self._last_failure = outcome.reason
+        else:
+            self._consecutive_failures = 0
+
+    def _finish(self) -> SweepSummary:
+        """Log the sweep's spaces, best trial and Optuna plots to the parent run."""
+        counts = dict(state_counts(self.study))
+        best = _best_trial(self.study)
+        metrics: dict[str, float] = {
+            f"trials_{state.lower()}": float(n) for state, n in counts.items()
+        }
+        tags: dict[str, str] = {}
+        with tempfile.TemporaryDirectory(prefix="sweeper-") as tmp:
+            tmp_dir = Path(tmp)
+            artifacts: list[tuple[Path, str | None]] = [(p, "spaces") for p in self.space.files]
+            if best is not None and best.value is not None:
+                metrics["best_value"] = best.value
+                tags["sweeper.best_trial"] = str(best.number)
+                best_file = tmp_dir / "best_trial.yaml"
+                best_file.write_text(
+                    yaml.safe_dump(
+                        {
+                            "number": best.number,
+                            "value": best.value,
+                            "metric": self.objective.name,
+                            "params": best.params,
+                            "mlflow_run_id": best.user_attrs.get(ATTR_RUN_ID),
+                        },
+                        sort_keys=False,
+                    )
+                )
+                artifacts.append((best_file, None))
+            artifacts += [
+                (path, "plots")
+                for path in write_study_plots(self.study, tmp_dir, self.objective.name)
+            ]
+            still_running = counts.get("RUNNING", 0) > 0
+            self.tracker.finish_parent(self.parent_run_id, metrics, tags, artifacts, still_running)
+        return SweepSummary(
+            self.study_name, counts, best, self.parent_run_id, self.tracking_uri, self.storage_url
+        )
+
+
+def default_study_name(base_config: Path) -> str:
+    """The base config's file name, or its folder's name for the generic ``config.yaml``."""
+    stem = base_config.stem
+    if stem == "config" and base_config.resolve().parent.name:
+        return base_config.resolve().parent.name
+    return stem
+
+
+def _best_trial(study: optuna.Study) -> FrozenTrial | None:
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        return None
+    return study.best_trial
+
+
+def run_sweep(
+    opts: SweepOptions, on_tick: Callable[[SweepView], None] | None = None
+) -> SweepSummary:
+    """Build a :class:`Sweep` from ``opts`` and run it."""
+    return Sweep(opts).run(on_tick)

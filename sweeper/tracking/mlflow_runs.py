@@ -1,0 +1,211 @@
+"""MLflow bookkeeping of a sweep: one parent run per study, one nested child run per trial.
+
+Everything goes through :class:`mlflow.MlflowClient` with explicit run ids, so parallel trials in
+threads never share MLflow's per-thread "active run" state.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
+
+from sweeper.errors import SweepError
+from sweeper.study.storage import DEFAULT_ROOT, prepare_sqlite, redact, scrub
+
+TAG_STUDY = "sweeper.study"
+TAG_ROLE = "sweeper.role"
+TAG_TRIAL = "sweeper.trial_number"
+TAG_STATE = "sweeper.state"
+TAG_REASON = "sweeper.reason"
+TAG_PARENT = "mlflow.parentRunId"
+# Optuna trial state -> MLflow run status
+RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+_BATCH = 100  # MLflow's limit of params per log_batch call
+
+
+def default_tracking_uri(root: Path = DEFAULT_ROOT) -> str:
+    return f"sqlite:///{(root / 'mlflow.db').resolve()}"
+
+
+def default_artifact_root(root: Path = DEFAULT_ROOT) -> Path:
+    return (root / "artifacts").resolve()
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as dotted keys; lists and scalars are leaves."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def _chunks(items: list[Any], size: int = _BATCH) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Tracker:
+    """Parent/child runs of one study in one MLflow experiment."""
+
+    def __init__(self, tracking_uri: str, experiment: str, artifact_root: Path | None) -> None:
+        self.tracking_uri = tracking_uri
+        prepare_sqlite(tracking_uri)
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        try:
+            self.experiment_id = self._experiment(experiment, artifact_root)
+        except MlflowException as err:
+            reason = scrub(str(err.message).splitlines()[0], tracking_uri)
+            raise SweepError(
+                f"--tracking-uri {redact(tracking_uri)}: cannot use MLflow experiment {experiment!r}: {reason}"
+            ) from None
+
+    def _experiment(self, name: str, artifact_root: Path | None) -> str:
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            if found.lifecycle_stage == "deleted":
+                raise SweepError(
+                    f"MLflow experiment {name!r} is deleted; restore it or pass another --experiment"
+                )
+            return str(found.experiment_id)
+        location = (artifact_root / name).as_uri() if artifact_root is not None else None
+        try:
+            return str(self.client.create_experiment(name, artifact_location=location))
+        except MlflowException:  # another worker created it first
+            found = self.client.get_experiment_by_name(name)
+            if found is None:
+                raise
+            return str(found.experiment_id)
+
+    # ---- parent run -------------------------------------------------------------------------
+    def parent_run(self, study: str, tags: Mapping[str, str]) -> str:
+        """The study's parent run (the earliest one if workers raced), reopened for this worker."""
+        runs = self._parent_runs(study)
+        if not runs:
+            created = self.client.create_run(
+                self.experiment_id,
+                run_name=study,
+                tags={TAG_STUDY: study, TAG_ROLE: "parent", **tags},
+            )
+            runs = self._parent_runs(study)
+            if runs and runs[0].info.run_id != created.info.run_id:
+                self.client.delete_run(created.info.run_id)  # lost the race: use the first one
+        run_id = runs[0].info.run_id
+        self.client.update_run(run_id, status="RUNNING")
+        for key, value in tags.items():
+            self.client.set_tag(run_id, key, value)
+        return run_id
+
+    def _parent_runs(self, study: str) -> list[Any]:
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{TAG_STUDY}` = '{study}' and tags.`{TAG_ROLE}` = 'parent'",
+            order_by=["attributes.start_time ASC"],
+        )
+        return list(runs)
+
+    def finish_parent(
+        self,
+        run_id: str,
+        metrics: Mapping[str, float],
+        tags: Mapping[str, str],
+        artifacts: Iterable[tuple[Path, str | None]],
+        still_running: bool,
+    ) -> None:
+        now = int(time.time() * 1000)
+        self.client.log_batch(
+            run_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+            tags=[RunTag(k, v) for k, v in tags.items()],
+        )
+        for path, artifact_path in artifacts:
+            self.client.log_artifact(run_id, str(path), artifact_path)
+        if not still_running:
+            self.client.set_terminated(run_id, "FINISHED")
+
+    # ---- child runs -------------------------------------------------------------------------
+    def start_child(
+        self,
+        parent_id: str,
+        study: str,
+        trial_number: int,
+        sampled: Mapping[str, str],
+        config: Mapping[str, Any],
+    ) -> str:
+        """A nested run logging the sampled params and the rest of the resolved config."""
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=f"{study}-trial-{trial_number}",
+            tags={
+                TAG_PARENT: parent_id,
+                TAG_STUDY: study,
+                TAG_ROLE: "trial",
+                TAG_TRIAL: str(trial_number),
+                TAG_STATE: "RUNNING",
+            },
+        )
+        run_id = run.info.run_id
+        params = {k: str(v) for k, v in sampled.items()}
+        for key, value in flatten(config).items():
+            if not any(key == s or key.startswith(f"{s}.") for s in sampled):
+                params[key] = "null" if value is None else str(value)
+        for chunk in _chunks([Param(k, v) for k, v in params.items()]):
+            self.client.log_batch(run_id, params=chunk)
+        return run_id
+
+    def log_epoch(self, run_id: str, epoch: int, metrics: Mapping[str, float]) -> None:
+        now = int(time.time() * 1000)
+        self.client.log_batch(
+            run_id, metrics=[Metric(k, float(v), now, epoch) for k, v in metrics.items()]
+        )
+
+    def log_artifacts(self, run_id: str, directory: Path) -> None:
+        """Top-level files of a trial's output directory, and its ``logs/`` folder."""
+        for path in sorted(directory.iterdir()):
+            if path.is_file():
+                self.client.log_artifact(run_id, str(path))
+        if (directory / "logs").is_dir():
+            self.client.log_artifacts(run_id, str(directory / "logs"), "logs")
+
+    def log_file(self, run_id: str, path: Path, name: str) -> None:
+        """Log ``path`` as the top-level artifact ``name``."""
+        with tempfile.TemporaryDirectory(prefix="sweeper-") as tmp:
+            target = Path(tmp) / name
+            shutil.copyfile(path, target)
+            self.client.log_artifact(run_id, str(target))
+
+    def finish_child(
+        self,
+        run_id: str,
+        state: str,
+        reason: str | None,
+        metrics: Mapping[str, float],
+        interrupted: bool = False,
+    ) -> None:
+        """End a trial's run with the MLflow status of its Optuna state, and the reason."""
+        now = int(time.time() * 1000)
+        tags = [RunTag(TAG_STATE, state)]
+        if reason:
+            tags.append(RunTag(TAG_REASON, reason[:5000]))
+        self.client.log_batch(
+            run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()], tags=tags
+        )
+        status = "KILLED" if interrupted else RUN_STATUS.get(state, "FAILED")
+        self.client.set_terminated(run_id, status)
+
+    def run_is_active(self, run_id: str) -> bool:
+        try:
+            return self.client.get_run(run_id).info.status == RunStatus.to_string(RunStatus.RUNNING)
+        except MlflowException:
+            return False

@@ -1,0 +1,133 @@
+"""The trial process: train one config with the engine, talking to the sweep over a pipe.
+
+Runs in a child forked from a fork server that has already imported torch, Lightning and the engine,
+so a trial starts in milliseconds instead of seconds. A crash or out-of-memory kill ends this process
+only. The child never touches Optuna or MLflow: it sends epoch metrics and its outcome to the parent,
+which reports them (so a sweep has one writer per store, and the child needs no credentials).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+import traceback
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback
+
+from pose.config import build_config
+from pose.errors import PoseError
+from pose.train import train
+
+
+class TrialPrunedSignal(Exception):
+    """Raised inside training when the sweep's pruner stops this trial."""
+
+
+@dataclass
+class TrialRequest:
+    """Everything a trial process needs; pickled to the child."""
+
+    raw_config: dict[str, Any]
+    output_dir: Path
+    log_file: Path
+    source: str
+    cuda_devices: str | None = None  # CUDA_VISIBLE_DEVICES for this trial; None = leave as is
+    torch_threads: int | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class EpochReporter(Callback):
+    """Send each epoch's metrics to the sweep; after a validation epoch, wait for its prune verdict."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._val: dict[str, float] = {}
+
+    @staticmethod
+    def _scalars(trainer: L.Trainer, prefix: str) -> dict[str, float]:
+        out = {}
+        for name, value in trainer.callback_metrics.items():
+            if name.startswith(prefix) and not name.endswith("_step"):
+                out[name.removesuffix("_epoch")] = float(value)
+        return out
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._val = self._scalars(trainer, "val/")
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        metrics = {**self._scalars(trainer, "train/"), **self._val}
+        validated, self._val = bool(self._val), {}
+        self.conn.send(
+            {
+                "type": "epoch",
+                "epoch": trainer.current_epoch,
+                "max_epochs": trainer.max_epochs,
+                "metrics": metrics,
+                "validated": validated,
+            }
+        )
+        if validated and self.conn.recv().get("prune"):
+            raise TrialPrunedSignal(f"pruned after epoch {trainer.current_epoch}")
+
+
+def _exit_when_parent_dies(alive: Connection) -> None:
+    """The parent holds the only writer of ``alive``; EOF means it died, so stop training now."""
+
+    def watch() -> None:
+        with contextlib.suppress(EOFError, OSError):
+            alive.recv()
+        os._exit(3)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watchdog").start()
+
+
+def _redirect_output(log_file: Path) -> None:
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def run_trial(request: TrialRequest, conn: Connection, alive: Connection) -> None:
+    """Child entry point: train, then send ``done``, ``pruned`` or ``error`` and exit."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sweep's to handle
+    _exit_when_parent_dies(alive)
+    os.environ.update(request.env)
+    if request.cuda_devices is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = request.cuda_devices
+    _redirect_output(request.log_file)
+    if request.torch_threads:
+        import torch
+
+        torch.set_num_threads(request.torch_threads)
+    try:
+        cfg = build_config(request.raw_config, source=request.source)
+        result = train(
+            cfg, request.output_dir, extra_callbacks=[EpochReporter(conn)], progress_bar=False
+        )
+        conn.send({"type": "done", "metrics": result.metrics})
+    except TrialPrunedSignal as signal_:
+        conn.send({"type": "pruned", "reason": str(signal_)})
+    except PoseError as err:
+        print(f"error: {err}", file=sys.stderr)
+        conn.send({"type": "error", "reason": str(err)})
+    except BaseException as err:  # noqa: BLE001 - any crash must reach the sweep as this trial's failure
+        text = traceback.format_exc()
+        print(text, file=sys.stderr)
+        last = text.strip().splitlines()[-1] if text.strip() else type(err).__name__
+        conn.send({"type": "error", "reason": f"{last} (traceback in trial.log)"})
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
