@@ -7,6 +7,7 @@ its own running trials, and fails and re-queues (with the same params) trials wh
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -317,10 +318,8 @@ class Sweep:
                 interrupted = True
                 self.stopping.set()
                 for future in list(futures):
-                    try:
+                    with contextlib.suppress(Exception):  # stopping: each trial marks itself
                         future.result()
-                    except Exception:  # noqa: BLE001 - already stopping; the trial is marked
-                        pass
         summary = self._finish()
         if on_tick:
             on_tick(self.view())

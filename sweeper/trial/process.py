@@ -8,6 +8,7 @@ the imports again.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import multiprocessing
 from collections.abc import Iterator
@@ -64,10 +65,8 @@ class TrialProcess:
                 return
 
     def reply(self, message: dict[str, Any]) -> None:
-        try:
+        with contextlib.suppress(BrokenPipeError, OSError):  # a dead child's exit code says why
             self.conn.send(message)
-        except (BrokenPipeError, OSError):
-            pass  # the child is gone; its exit code tells the rest
 
     def stop(self, timeout: float = 10.0) -> None:
         """Terminate the child (SIGTERM, then SIGKILL) and wait for it."""
