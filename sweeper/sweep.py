@@ -24,7 +24,7 @@ from typing import Any
 
 import optuna
 import yaml
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from pose.config import build_config, read_config_file
 from pose.data import check_data
@@ -36,6 +36,7 @@ from sweeper.study.study import (
     ATTR_REASON,
     ATTR_RUN_ID,
     Objective,
+    best_complete_trial,
     fingerprint,
     finished,
     open_study,
@@ -258,7 +259,7 @@ class Sweep:
             self.study_name,
             self.target,
             counts,
-            _best_trial(self.study),
+            best_complete_trial(self.study),
             running,
             self.objective.name,
             ended,
@@ -368,7 +369,7 @@ class Sweep:
     def _finish(self) -> SweepSummary:
         """Log the sweep's spaces, best trial and Optuna plots to the parent run."""
         counts = dict(state_counts(self.study))
-        best = _best_trial(self.study)
+        best = best_complete_trial(self.study)
         metrics: dict[str, float] = {
             f"trials_{state.lower()}": float(n) for state, n in counts.items()
         }
@@ -410,13 +411,6 @@ def default_study_name(base_config: Path) -> str:
     if stem == "config" and base_config.resolve().parent.name:
         return base_config.resolve().parent.name
     return stem
-
-
-def _best_trial(study: optuna.Study) -> FrozenTrial | None:
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not complete:
-        return None
-    return study.best_trial
 
 
 def run_sweep(

@@ -263,6 +263,7 @@ def run(
     from rich.live import Live
 
     from sweeper.cli.progress import ended_line, render
+    from sweeper.study.storage import redact
     from sweeper.sweep import SweepInterrupted, SweepOptions, SweepView, run_sweep
 
     _quiet_libraries()
@@ -328,12 +329,127 @@ def run(
             f"best trial {summary.best.number}: {opts.metric} = {summary.best.value:.4g}  "
             f"{escape(str(summary.best.params))}"
         )
-    ui = "sweeper ui" if tracking_uri is None else f"open {tracking_uri}"
+    ui = "sweeper ui" if tracking_uri is None else f"open {redact(tracking_uri)}"
     console.print(f"compare trials: {ui}")
+    where = "".join(
+        f" {flag} {value}"
+        for flag, value in (
+            ("--storage", storage and redact(storage)),
+            ("--tracking-uri", tracking_uri),
+            ("--root", None if root == Path("mlruns") else root),
+        )
+        if value
+    )
     console.print(
         f"promote the best: sweeper promote {escape(summary.study)} --model-name NAME"
-        + ("" if root == Path("mlruns") else f" --root {escape(str(root))}")
+        + escape(where)
     )
+
+
+StudyArg = Annotated[str, typer.Argument(help="Optuna study name.", show_default=False)]
+
+
+def _storage_url(storage: str | None, root: Path) -> str:
+    from sweeper.study.storage import default_storage_url, sqlite_path
+
+    url = storage or default_storage_url(root)
+    path = sqlite_path(url)
+    if path is not None and not path.is_file():
+        raise PoseError(
+            f"no sweep store at {path}; run `sweeper run` first or pass --storage/--root"
+        )
+    return url
+
+
+@app.command()
+@user_errors
+def report(
+    study: StudyArg,
+    storage: StorageOpt = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write an HTML report with Optuna's plots.")
+    ] = None,
+    root: RootOpt = Path("mlruns"),
+) -> None:
+    """Print a table of a study's trials: number, state, params, metric, duration."""
+    _quiet_libraries()
+    from sweeper.study.report import trials_table, write_html_report
+    from sweeper.study.storage import open_storage
+    from sweeper.study.study import load_existing_study
+
+    loaded = load_existing_study(study, open_storage(_storage_url(storage, root), 60))
+    console.print(trials_table(loaded))
+    if html is not None:
+        write_html_report(loaded, html)
+        console.print(f"HTML report: [bold]{escape(str(html))}[/]")
+
+
+@app.command()
+@user_errors
+def promote(
+    study: StudyArg,
+    model_name: Annotated[
+        str, typer.Option("--model-name", help="Registered model name in the MLflow registry.")
+    ],
+    alias: Annotated[str, typer.Option(help="Alias to point at the new version.")] = "champion",
+    storage: StorageOpt = None,
+    tracking_uri: TrackingOpt = None,
+    root: RootOpt = Path("mlruns"),
+) -> None:
+    """Register the study's best completed trial's model in the MLflow model registry."""
+    _quiet_libraries()
+    from sweeper.promote import promote_best
+    from sweeper.tracking.mlflow_runs import default_tracking_uri
+
+    promoted = promote_best(
+        study,
+        _storage_url(storage, root),
+        tracking_uri or default_tracking_uri(root),
+        model_name,
+        alias,
+    )
+    console.print(
+        f"[bold green]promoted[/] trial {promoted.trial_number} ({promoted.value:.4g}) as "
+        f"{escape(promoted.model_name)} version {promoted.version}, alias {escape(promoted.alias)}"
+    )
+    console.print(f'load it with mlflow.pyfunc.load_model("{escape(promoted.uri)}")')
+
+
+@app.command()
+@user_errors
+def ui(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,
+    root: RootOpt = Path("mlruns"),
+) -> None:
+    """Serve the MLflow UI for the embedded store, on 127.0.0.1 only."""
+    import subprocess
+    import sys
+
+    from sweeper.tracking.mlflow_runs import default_artifact_root, default_tracking_uri
+
+    db = (root / "mlflow.db").resolve()
+    if not db.is_file():
+        raise PoseError(f"no MLflow store at {db}; run `sweeper run` first or pass --root")
+    console.print(f"MLflow UI on http://127.0.0.1:{port} (Ctrl-C to stop)")
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        default_tracking_uri(root),
+        "--default-artifact-root",
+        default_artifact_root(root).as_uri(),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    try:
+        code = subprocess.call(command)
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)
 
 
 def main() -> None:

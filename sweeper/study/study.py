@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.errors import SweepError
 
@@ -119,6 +119,13 @@ def load_existing_study(name: str, storage: optuna.storages.BaseStorage) -> optu
         names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
         known = ", ".join(names) if names else "none"
         raise SweepError(f"no study named {name!r} in this storage (studies: {known})") from None
+
+
+def best_complete_trial(study: optuna.Study) -> FrozenTrial | None:
+    """The best COMPLETE trial (pruned and failed ones never count), or None."""
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return None
+    return study.best_trial
 
 
 def state_counts(study: optuna.Study) -> Counter[str]:

@@ -1,4 +1,4 @@
-"""Optuna's study plots as standalone HTML files (the MLflow UI shows them as artifacts)."""
+"""Optuna's study plots (history, importances, parallel coordinates) as plotly figures and HTML."""
 
 from __future__ import annotations
 
@@ -17,21 +17,28 @@ PLOTS: dict[str, Callable[..., Any]] = {
 }
 
 
-def write_study_plots(study: optuna.Study, out_dir: Path, metric: str) -> list[Path]:
-    """Write each plot the study has enough trials for; plotly.js is embedded (works offline)."""
+def study_figures(study: optuna.Study, metric: str) -> dict[str, Any]:
+    """Each plot the study has enough completed trials for (importances need two and a param)."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
-        return []
-    written = []
+        return {}
+    figures = {}
     for name, plot in PLOTS.items():
         if name == "param_importances" and (len(complete) < 2 or not complete[0].params):
             continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                figure = plot(study, target_name=metric)
+                figures[name] = plot(study, target_name=metric)
         except (ValueError, RuntimeError, ZeroDivisionError):
             continue  # e.g. importances when no param varies
+    return figures
+
+
+def write_study_plots(study: optuna.Study, out_dir: Path, metric: str) -> list[Path]:
+    """One standalone HTML file per plot, plotly.js embedded so it opens offline."""
+    written = []
+    for name, figure in study_figures(study, metric).items():
         path = out_dir / f"{name}.html"
         figure.write_html(str(path), include_plotlyjs=True, full_html=True)
         written.append(path)

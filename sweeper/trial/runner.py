@@ -173,7 +173,14 @@ def _train_in_child(
             ctx.tracker.log_epoch(run_id, message["epoch"], last_epoch)
             status.epoch, status.max_epochs = message["epoch"], message["max_epochs"]
             if message["validated"]:
-                process.reply({"prune": _report(ctx, trial, message, status)})
+                prune = _report(ctx, trial, message, status)
+                reason = (
+                    f"pruned after epoch {message['epoch'] + 1}: {ctx.objective.epoch_name} "
+                    f"{status.last_value:.4g} was worse than the pruner's threshold"
+                    if prune
+                    else None
+                )
+                process.reply({"prune": prune, "reason": reason})
         code = process.exit_code()
     finally:
         if process.process.is_alive():

@@ -75,8 +75,10 @@ class EpochReporter(Callback):
                 "validated": validated,
             }
         )
-        if validated and self.conn.recv().get("prune"):
-            raise TrialPrunedSignal(f"pruned after epoch {trainer.current_epoch}")
+        if validated:
+            verdict = self.conn.recv()
+            if verdict.get("prune"):
+                raise TrialPrunedSignal(verdict.get("reason") or "pruned")
 
 
 def _exit_when_parent_dies(alive: Connection) -> None:

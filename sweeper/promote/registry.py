@@ -1,0 +1,90 @@
+"""Promote a study's best completed trial to the MLflow model registry under an alias."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+import pose
+from pose.config import load_config
+from sweeper.errors import SweepError
+from sweeper.promote import model_code
+from sweeper.promote.pyfunc import signature
+from sweeper.study.storage import redact
+from sweeper.study.study import ATTR_METRIC, ATTR_RUN_ID, best_complete_trial, load_existing_study
+
+
+@dataclass
+class Promotion:
+    model_name: str
+    version: str
+    alias: str
+    trial_number: int
+    value: float
+    run_id: str
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.model_name}@{self.alias}"
+
+
+def promote_best(
+    study_name: str, storage_url: str, tracking_uri: str, model_name: str, alias: str
+) -> Promotion:
+    """Log the best trial's model as a pyfunc in its run, register it, and point ``alias`` at it."""
+    from sweeper.study.storage import open_storage
+
+    study = load_existing_study(study_name, open_storage(storage_url, heartbeat_seconds=60))
+    best = best_complete_trial(study)
+    if best is None or best.value is None:
+        raise SweepError(f"study {study_name!r} has no completed trial to promote yet")
+    run_id = best.user_attrs.get(ATTR_RUN_ID)
+    if not run_id:
+        raise SweepError(f"trial {best.number} of study {study_name!r} has no MLflow run")
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    metric = str(study.user_attrs.get(ATTR_METRIC, "value"))
+    try:
+        client.get_run(run_id)
+    except MlflowException:
+        raise SweepError(
+            f"MLflow run {run_id} of trial {best.number} is not in {redact(tracking_uri)}; "
+            "pass the --tracking-uri the sweep logged to"
+        ) from None
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    with tempfile.TemporaryDirectory(prefix="sweeper-promote-") as tmp:
+        artifacts = {}
+        for key, name in (("config", "config.yaml"), ("checkpoint", "best.ckpt")):
+            try:
+                artifacts[key] = client.download_artifacts(run_id, name, tmp)
+            except (MlflowException, OSError):
+                raise SweepError(
+                    f"trial {best.number}: artifact {name} is missing from MLflow run {run_id}"
+                ) from None
+        keypoints = load_config(artifacts["config"]).data.keypoint_names or []
+        with mlflow.start_run(run_id=run_id):
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(Path(model_code.__file__)),  # code, not a pickle
+                artifacts=artifacts,
+                signature=signature(keypoints),
+                pip_requirements=[f"pose-sweeper=={pose.__version__}"],
+            )
+    tags = {
+        "sweeper.study": study_name,
+        "sweeper.trial_number": str(best.number),
+        "sweeper.metric": metric,
+        "sweeper.value": f"{best.value:.6g}",
+        "sweeper.params": json.dumps(best.params, default=str),
+    }
+    version = mlflow.register_model(info.model_uri, model_name, tags=tags)
+    client.set_registered_model_alias(model_name, alias, str(version.version))
+    return Promotion(model_name, str(version.version), alias, best.number, best.value, run_id)
