@@ -11,6 +11,7 @@ import math
 import shutil
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,7 @@ class TrialOutcome:
     reason: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False  # stopped by Ctrl-C: MLflow status KILLED
+    engine_seconds: float | None = None  # time inside pose.train.train, measured by the child
 
 
 @dataclass
@@ -89,6 +91,7 @@ def run_one_trial(
     ctx: TrialContext, trial: optuna.Trial, cuda_devices: str | None, torch_threads: int | None
 ) -> TrialOutcome:
     """Run ``trial`` and tell Optuna (first) and MLflow (second) how it ended."""
+    started = time.perf_counter()
     values = ctx.space.sample(trial)
     labels = ctx.space.labels(values)
     status = TrialStatus(trial.number, labels)
@@ -137,6 +140,11 @@ def run_one_trial(
         except Exception as err:  # keep the files when they could not be logged
             logged = False
             outcome.reason = f"{outcome.reason or ''} (artifacts not logged: {err})".strip()
+        if outcome.engine_seconds is not None:
+            total = time.perf_counter() - started
+            outcome.metrics["sweeper/trial_seconds"] = total
+            outcome.metrics["sweeper/engine_seconds"] = outcome.engine_seconds
+            outcome.metrics["sweeper/overhead_fraction"] = (total - outcome.engine_seconds) / total
         ctx.tracker.finish_child(
             run_id, outcome.state, outcome.reason, outcome.metrics, outcome.interrupted
         )
@@ -170,9 +178,8 @@ def _train_in_child(
                 result = message
                 break
             last_epoch = message["metrics"]
-            ctx.tracker.log_epoch(run_id, message["epoch"], last_epoch)
             status.epoch, status.max_epochs = message["epoch"], message["max_epochs"]
-            if message["validated"]:
+            if message["validated"]:  # answer first: the child waits for the verdict
                 prune = _report(ctx, trial, message, status)
                 reason = (
                     f"pruned after epoch {message['epoch'] + 1}: {ctx.objective.epoch_name} "
@@ -181,6 +188,7 @@ def _train_in_child(
                     else None
                 )
                 process.reply({"prune": prune, "reason": reason})
+            ctx.tracker.log_epoch(run_id, message["epoch"], last_epoch)
         code = process.exit_code()
     finally:
         if process.process.is_alive():
@@ -200,7 +208,12 @@ def _train_in_child(
             reason=f"metric {ctx.objective.name} was not measured (no validation frames?)",
             metrics=_scalar_metrics(metrics),
         )
-    return TrialOutcome("COMPLETE", value=value, metrics=_scalar_metrics(metrics))
+    return TrialOutcome(
+        "COMPLETE",
+        value=value,
+        metrics=_scalar_metrics(metrics),
+        engine_seconds=result.get("engine_seconds"),
+    )
 
 
 def _report(ctx: TrialContext, trial: optuna.Trial, message: dict, status: TrialStatus) -> bool:

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -115,11 +116,13 @@ def run_trial(request: TrialRequest, conn: Connection, alive: Connection) -> Non
 
         torch.set_num_threads(request.torch_threads)
     try:
+        started = time.perf_counter()
         cfg = build_config(request.raw_config, source=request.source)
         result = train(
             cfg, request.output_dir, extra_callbacks=[EpochReporter(conn)], progress_bar=False
         )
-        conn.send({"type": "done", "metrics": result.metrics})
+        engine_seconds = time.perf_counter() - started
+        conn.send({"type": "done", "metrics": result.metrics, "engine_seconds": engine_seconds})
     except TrialPrunedSignal as signal_:
         conn.send({"type": "pruned", "reason": str(signal_)})
     except PoseError as err:
