@@ -33,7 +33,6 @@ from sweeper.space import load_space
 from sweeper.study.samplers import PRUNERS, SAMPLERS
 from sweeper.study.storage import DEFAULT_ROOT, default_storage_url, open_storage, redact
 from sweeper.study.study import (
-    ATTR_REASON,
     ATTR_RUN_ID,
     Objective,
     best_complete_trial,
@@ -236,7 +235,6 @@ class Sweep:
         """A dead worker's trial: end its MLflow run and queue the same params again."""
         run_id = trial.user_attrs.get(ATTR_RUN_ID)
         reason = "its worker stopped sending heartbeats (killed?); retried with the same params"
-        study._storage.set_trial_user_attr(trial._trial_id, ATTR_REASON, reason)
         if run_id and self.tracker.run_is_active(run_id):
             self.tracker.finish_child(run_id, "FAIL", reason, {})
         self._retry(study, trial)

@@ -9,6 +9,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from sweeper.study.report import trial_note
 from sweeper.sweep import SweepView
 
 
@@ -58,7 +59,7 @@ def ended_line(trial: FrozenTrial, metric: str) -> Text:
     if state == "COMPLETE" and trial.value is not None:
         detail = f"{metric} {trial.value:.4g}"
     else:
-        detail = str(trial.user_attrs.get("reason") or "")
+        detail = trial_note(trial)
     return Text.assemble(
         (f"trial {trial.number} {state.lower()}", style), f": {detail}  [{_params(trial.params)}]"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,7 +71,9 @@ def promote_best(
                     f"trial {best.number}: artifact {name} is missing from MLflow run {run_id}"
                 ) from None
         keypoints = load_config(artifacts["config"]).data.keypoint_names or []
-        with mlflow.start_run(run_id=run_id):
+        with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+            # an input example would need an image file; the signature documents the input
+            warnings.filterwarnings("ignore", message=".*input example was not provided")
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=str(Path(model_code.__file__)),  # code, not a pickle

@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 
 import optuna
+from optuna.trial import FrozenTrial
 from rich.console import Console
 from rich.table import Table
 
@@ -46,9 +47,19 @@ def trials_table(study: optuna.Study) -> Table:
             *[_format(t.params.get(k)) for k in keys],
             value,
             "" if seconds is None else f"{seconds:.0f} s",
-            str(t.user_attrs.get(ATTR_REASON) or ""),
+            trial_note(t),
         )
     return table
+
+
+def trial_note(trial: FrozenTrial) -> str:
+    """Why a trial ended as it did (empty for complete trials)."""
+    reason = trial.user_attrs.get(ATTR_REASON)
+    if reason:
+        return str(reason)
+    if trial.state.name == "FAIL":  # failed by Optuna's heartbeat check, not by its worker
+        return "its worker stopped sending heartbeats (killed?); retried with the same params"
+    return ""
 
 
 def _format(value: object) -> str:

@@ -181,12 +181,7 @@ def _train_in_child(
             status.epoch, status.max_epochs = message["epoch"], message["max_epochs"]
             if message["validated"]:  # answer first: the child waits for the verdict
                 prune = _report(ctx, trial, message, status)
-                reason = (
-                    f"pruned after epoch {message['epoch'] + 1}: {ctx.objective.epoch_name} "
-                    f"{status.last_value:.4g} was worse than the pruner's threshold"
-                    if prune
-                    else None
-                )
+                reason = _prune_reason(ctx, message["epoch"], status.last_value) if prune else None
                 process.reply({"prune": prune, "reason": reason})
             ctx.tracker.log_epoch(run_id, message["epoch"], last_epoch)
         code = process.exit_code()
@@ -216,12 +211,21 @@ def _train_in_child(
     )
 
 
+def _prune_reason(ctx: TrialContext, epoch: int, value: float | None) -> str:
+    name = ctx.objective.epoch_name
+    if value is not None and math.isnan(value):
+        return f"pruned after epoch {epoch + 1}: {name} is NaN (the trial diverged)"
+    return (
+        f"pruned after epoch {epoch + 1}: {name} {value:.4g} was worse than the pruner's threshold"
+    )
+
+
 def _report(ctx: TrialContext, trial: optuna.Trial, message: dict, status: TrialStatus) -> bool:
     """Report the epoch's objective value to Optuna; True when the pruner stops the trial."""
     name = ctx.objective.epoch_name
     value = message["metrics"].get(name) if name else None
-    if value is None or not math.isfinite(value):
+    if value is None:
         return False
-    status.last_value = value
+    status.last_value = value  # NaN included: Optuna's pruners stop diverged trials
     trial.report(value, message["epoch"])
     return trial.should_prune()

@@ -1,0 +1,286 @@
+"""End-to-end sweeps on CPU: Optuna states, MLflow runs, promotion, crashes, pruning, kill/resume."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import optuna
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+from sweeper.study.storage import default_storage_url
+from sweeper.tracking.mlflow_runs import default_tracking_uri
+from tests.conftest import REPO
+from tests.sweeper.conftest import SWEEP_FAST, cli, overrides, write_space
+
+pytestmark = pytest.mark.slow
+
+LR_SPACE = """
+training.optimizer_params.learning_rate:
+  low: 5.0e-4
+  high: 3.0e-3
+  log: true
+model.heatmap_loss_type:
+  choices: [mse, kl]
+"""
+
+
+def _client(root: Path) -> MlflowClient:
+    uri = default_tracking_uri(root)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _runs(client: MlflowClient, study: str) -> tuple[list, list]:
+    experiment = client.get_experiment_by_name(study)
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    parents = [r for r in runs if r.data.tags.get("sweeper.role") == "parent"]
+    children = [r for r in runs if r.data.tags.get("sweeper.role") == "trial"]
+    return parents, children
+
+
+def _study(root: Path, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=default_storage_url(root))
+
+
+def test_three_trial_sweep_is_tracked_and_promoted(
+    sweep_data: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    space = write_space(tmp_path / "space.yaml", LR_SPACE)
+    code, out, err = cli(
+        monkeypatch,
+        capsys,
+        "run",
+        sweep_data / "config.yaml",
+        "--space",
+        space,
+        "--n-trials",
+        3,
+        "--study-name",
+        "tiny",
+        "--sampler",
+        "random",
+        "--pruner",
+        "none",
+        "--seed",
+        1,
+        *overrides(*SWEEP_FAST),
+    )
+    assert code == 0, err
+    assert "3 complete, 0 pruned, 0 failed" in out
+    root = tmp_path / "mlruns"
+    assert (root / "optuna.db").is_file() and (root / "mlflow.db").is_file()
+
+    study = _study(root, "tiny")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    client = _client(root)
+    parents, children = _runs(client, "tiny")
+    assert len(parents) == 1 and len(children) == 3
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["sweeper.best_trial"] == str(study.best_trial.number)
+    assert math.isclose(parent.data.metrics["best_value"], study.best_value, rel_tol=1e-9)
+    parent_files = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"spaces", "plots", "best_trial.yaml"} <= parent_files
+    plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
+    assert "plots/optimization_history.html" in plots
+
+    by_number = {int(r.data.tags["sweeper.trial_number"]): r for r in children}
+    assert sorted(by_number) == [0, 1, 2]
+    for trial in study.trials:
+        run = by_number[trial.number]
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert run.data.tags["sweeper.study"] == "tiny"
+        assert run.info.status == "FINISHED" and run.data.tags["sweeper.state"] == "COMPLETE"
+        assert trial.user_attrs["mlflow_run_id"] == run.info.run_id
+        # sampled params, and the rest of the resolved config
+        lr = trial.params["training.optimizer_params.learning_rate"]
+        assert float(run.data.params["training.optimizer_params.learning_rate"]) == lr
+        assert run.data.params["model.heatmap_loss_type"] == trial.params["model.heatmap_loss_type"]
+        assert run.data.params["data.image_resize_dims.height"] == "64"
+        assert run.data.params["training.max_epochs"] == "3"
+        # per-epoch histories
+        for name in ("val/pixel_error", "val/loss", "train/loss"):
+            history = client.get_metric_history(run.info.run_id, name)
+            assert sorted(m.step for m in history) == [0, 1, 2], name
+        assert math.isclose(run.data.metrics["val_pixel_error"], trial.value, rel_tol=1e-9)
+        files = {a.path for a in client.list_artifacts(run.info.run_id)}
+        expected = {"config.yaml", "best.ckpt", "predictions.csv", "predictions_pixel_error.csv"}
+        assert expected | {"metrics.json", "trial.log", "logs"} <= files
+    assert not any((root / "trials" / "tiny").glob("trial-*")), "trial dirs are removed once logged"
+
+    code, out, err = cli(monkeypatch, capsys, "promote", "tiny", "--model-name", "mouse")
+    assert code == 0, err
+    version = client.get_model_version_by_alias("mouse", "champion")
+    assert version.tags["sweeper.trial_number"] == str(study.best_trial.number)
+    assert version.tags["sweeper.study"] == "tiny"
+    mlflow.set_tracking_uri(default_tracking_uri(root))
+    mlflow.set_registry_uri(default_tracking_uri(root))
+    model = mlflow.pyfunc.load_model("models:/mouse@champion")
+    labels = pd.read_csv(sweep_data / "CollectedData.csv", header=[0, 1, 2], index_col=0)
+    images = [str(sweep_data / p) for p in labels.index[:4]]
+    predicted = model.predict(pd.DataFrame({"image_path": images}))
+    keypoints = list(dict.fromkeys(labels.columns.get_level_values(1)))
+    assert list(predicted.columns) == [
+        f"{k}_{part}" for k in keypoints for part in ("x", "y", "likelihood")
+    ]
+    assert len(predicted) == 4 and predicted.notna().all().all()
+    assert predicted.filter(like="_likelihood").stack().between(0, 1).all()
+
+    code, out, _ = cli(monkeypatch, capsys, "report", "tiny", "--html", tmp_path / "r.html")
+    assert code == 0
+    assert out.count("complete") == 3
+    page = (tmp_path / "r.html").read_text()
+    assert "learning_rate" in page and "plotly" in page
+
+
+def test_crashing_and_pruned_trials_end_in_the_right_states(
+    sweep_data: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "mlruns"
+    space = write_space(
+        tmp_path / "space.yaml",
+        "training.optimizer_params.learning_rate: {choices: [0.002, .inf]}\n"
+        "data.csv_file: {choices: [CollectedData.csv, broken.csv]}\n",
+    )
+    root.mkdir()
+    study = optuna.create_study(study_name="faults", storage=default_storage_url(root))
+    for lr, csv in [
+        (0.002, "CollectedData.csv"),
+        (0.002, "CollectedData.csv"),
+        (0.002, "broken.csv"),  # a missing image: this trial crashes
+        (math.inf, "CollectedData.csv"),  # diverges (NaN val loss): pruned
+    ]:
+        study.enqueue_trial({"training.optimizer_params.learning_rate": lr, "data.csv_file": csv})
+    code, out, err = cli(
+        monkeypatch,
+        capsys,
+        "run",
+        sweep_data / "config.yaml",
+        "--space",
+        space,
+        "-n",
+        3,
+        "--study-name",
+        "faults",
+        "--pruner-startup-trials",
+        2,
+        "--pruner-warmup-epochs",
+        1,
+        "--metric",
+        "val/loss",
+        *overrides(*SWEEP_FAST),
+    )
+    assert code == 0, err
+    states = [t.state for t in _study(root, "faults").trials]
+    assert states == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED]
+    trials = _study(root, "faults").trials
+    assert "missing.png" in trials[2].user_attrs["reason"]
+    assert "pruned after epoch" in trials[3].user_attrs["reason"]
+
+    _, children = _runs(_client(root), "faults")
+    by_number = {int(r.data.tags["sweeper.trial_number"]): r for r in children}
+    assert [by_number[n].info.status for n in range(4)] == [
+        "FINISHED",
+        "FINISHED",
+        "FAILED",
+        "KILLED",
+    ]
+    assert by_number[2].data.tags["sweeper.state"] == "FAIL"
+    assert "missing.png" in by_number[2].data.tags["sweeper.reason"]
+    assert by_number[3].data.tags["sweeper.state"] == "PRUNED"
+    assert "trial.log" in {a.path for a in _client(root).list_artifacts(by_number[2].info.run_id)}
+    assert "trial 2 fail" in out and "trial 3 pruned" in out
+
+
+def _sweep_command(data: Path, space: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "sweeper",
+        "run",
+        str(data / "config.yaml"),
+        "--space",
+        str(space),
+        "-n",
+        "3",
+        "--study-name",
+        "resume",
+        "--pruner",
+        "none",
+        "--heartbeat",
+        "1",
+        *overrides(*[o.replace("max_epochs=3", "max_epochs=5") for o in SWEEP_FAST]),
+        "--override",
+        "training.min_epochs=5",
+    ]
+
+
+def test_killed_sweep_resumes_without_losing_or_repeating_trials(
+    sweep_data: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "mlruns"
+    space = write_space(tmp_path / "space.yaml", LR_SPACE)
+    command = _sweep_command(sweep_data, space)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    first = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    storage = default_storage_url(root)
+    deadline = time.monotonic() + 300
+    try:
+        # wait until one trial is complete and the next has trained for a moment
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            assert first.poll() is None, first.stderr.read().decode() if first.stderr else ""
+            if not (root / "optuna.db").is_file():
+                continue
+            try:
+                trials = optuna.load_study(study_name="resume", storage=storage).trials
+            except KeyError:  # the study is not created yet
+                continue
+            complete = [t for t in trials if t.state == TrialState.COMPLETE]
+            running = [t for t in trials if t.state == TrialState.RUNNING]
+            if complete and running and running[0].number > complete[-1].number:
+                time.sleep(2.0)
+                break
+        else:
+            pytest.fail("the first sweep never reached its second trial")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    before = {t.number: t for t in optuna.load_study(study_name="resume", storage=storage).trials}
+    finished_before = {n: t for n, t in before.items() if t.state == TrialState.COMPLETE}
+    killed = [n for n, t in before.items() if t.state == TrialState.RUNNING]
+    assert finished_before and len(killed) == 1
+
+    second = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, timeout=600)
+    assert second.returncode == 0, second.stderr.decode()[-2000:]
+    after = optuna.load_study(study_name="resume", storage=storage).trials
+    finished = [t for t in after if t.state == TrialState.COMPLETE]
+    assert len(finished) == 3, [(t.number, t.state) for t in after]
+    for number, trial in finished_before.items():  # kept as they were, not re-run
+        assert after[number].state == TrialState.COMPLETE
+        assert after[number].value == trial.value
+        assert after[number].datetime_complete == trial.datetime_complete
+    (stale,) = killed
+    assert after[stale].state == TrialState.FAIL
+    retried = [t for t in after if t.system_attrs.get("failed_trial") == stale]
+    assert len(retried) == 1 and retried[0].params == after[stale].params
+    # one MLflow run per trial; the killed trial's run no longer claims to be running
+    _, children = _runs(_client(root), "resume")
+    assert len(children) == len(after)
+    statuses = {int(r.data.tags["sweeper.trial_number"]): r.info.status for r in children}
+    assert statuses[stale] == "FAILED"
+    assert sorted(statuses.values()).count("FINISHED") == 3
