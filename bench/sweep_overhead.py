@@ -256,6 +256,11 @@ def main() -> None:
         f"load:     1-min load average {load_before} before the sweep, {load_after} after "
         f"({os.cpu_count()} cores; anything else running shares them)"
     )
+    if max(float(load_before), float(load_after)) > (os.cpu_count() or 1):
+        print(
+            "          busy machine: other processes slowed training and the sweep's own work "
+            "alike; the calibration and the timings vary with them"
+        )
     print()
     print(
         f"{'trial':>5}  {'state':<9}{'epochs':>7}{'trial s':>9}{'engine s':>10}"
@@ -281,9 +286,10 @@ def main() -> None:
         med = median(fractions)
         verdict = "met" if med < TARGET else "NOT met"
         print(
-            f"overhead: median {med:.2%} of trial time ({median(overheads):.2f} s of "
-            f"{median([r['trial'] for r in rows if r['trial'] is not None]):.1f} s) over "
-            f"{len(fractions)} trials; target < {TARGET:.0%}: {verdict}"
+            f"overhead: median {med:.2%} of trial time over {len(fractions)} trials (median "
+            f"{median(overheads):.2f} s per trial; median trial "
+            f"{median([r['trial'] for r in rows if r['trial'] is not None]):.1f} s); "
+            f"target < {TARGET:.0%}: {verdict}"
         )
         if len(overheads) >= 2 and rows[0]["number"] == 0 and rows[0]["engine"] is not None:
             later = median(overheads[1:])

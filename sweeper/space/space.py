@@ -10,7 +10,13 @@ from typing import Any
 
 import optuna
 
-from pose.config import build_config, config_to_dict, parse_override, set_dotted
+from pose.config import (
+    build_config,
+    config_to_dict,
+    parse_override,
+    set_dotted,
+    untrainable_reason,
+)
 from pose.config.loader import parse_yaml
 from pose.errors import ConfigError
 from sweeper.errors import SweepError
@@ -107,13 +113,16 @@ def _sampling_order(params: list[Param]) -> list[Param]:
 
 
 def _check_against_base(param: Param, base_raw: Mapping[str, Any]) -> None:
-    """Every choice (or both ends of a range) must make a valid config on its own."""
+    """Every choice (or both ends of a range) must make a valid, trainable config on its own."""
     for value in param.candidate_values():
         source = f"{param.source} [{param.key}={value_label(value)}]"
         try:
-            build_config(apply_values(base_raw, {param.key: value}), source=source)
+            cfg = build_config(apply_values(base_raw, {param.key: value}), source=source)
         except ConfigError as err:
             raise SweepError(str(err)) from None
+        reason = untrainable_reason(cfg)
+        if reason:
+            raise SweepError(f"{source}: this engine cannot train it yet: {reason}")
 
 
 def load_space(

@@ -7,11 +7,13 @@ local ``sweeper run`` processes can share them without "database is locked" fail
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import optuna
+from filelock import FileLock
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial
 
@@ -51,6 +53,18 @@ def sqlite_path(url: str) -> Path | None:
     return Path(path) if path and path != ":memory:" else None
 
 
+@contextmanager
+def init_lock(url: str) -> Iterator[None]:
+    """Serialize creating/migrating a SQLite store across processes (its schema setup races)."""
+    path = sqlite_path(url)
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock", timeout=SQLITE_TIMEOUT_SECONDS):
+        yield
+
+
 def prepare_sqlite(url: str) -> None:
     """Create the directory of a SQLite database and switch it to write-ahead logging (persistent)."""
     path = sqlite_path(url)
@@ -74,13 +88,14 @@ def open_storage(
     elif url.startswith("postgresql"):
         engine_kwargs["pool_pre_ping"] = True
     try:
-        return RDBStorage(
-            url,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=heartbeat_seconds,
-            grace_period=2 * heartbeat_seconds,
-            heartbeat_stale_trial_callback=on_stale_trial,
-        )
+        with init_lock(url):
+            return RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat_seconds,
+                grace_period=2 * heartbeat_seconds,
+                heartbeat_stale_trial_callback=on_stale_trial,
+            )
     except ModuleNotFoundError as err:
         extra = " (pip install 'pose-sweeper[postgres]')" if "psycopg" in str(err) else ""
         raise SweepError(f"--storage {redact(url)}: missing driver {err.name}{extra}") from None

@@ -18,7 +18,7 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 
 from sweeper.errors import SweepError
-from sweeper.study.storage import DEFAULT_ROOT, prepare_sqlite, redact, scrub
+from sweeper.study.storage import DEFAULT_ROOT, init_lock, prepare_sqlite, redact, scrub
 
 TAG_STUDY = "sweeper.study"
 TAG_ROLE = "sweeper.role"
@@ -62,9 +62,10 @@ class Tracker:
     def __init__(self, tracking_uri: str, experiment: str, artifact_root: Path | None) -> None:
         self.tracking_uri = tracking_uri
         prepare_sqlite(tracking_uri)
-        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         try:
-            self.experiment_id = self._experiment(experiment, artifact_root)
+            with init_lock(tracking_uri):  # creating the client creates and migrates the database
+                self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+                self.experiment_id = self._experiment(experiment, artifact_root)
         except MlflowException as err:
             reason = scrub(str(err.message).splitlines()[0], tracking_uri)
             raise SweepError(

@@ -27,6 +27,8 @@ from sweeper.space import (
 LR = "training.optimizer_params.learning_rate"
 LOSS = "model.heatmap_loss_type"
 DIMS = "data.image_resize_dims"
+MILESTONES = "training.lr_scheduler_params.multisteplr.milestones"
+GAMMA = "training.lr_scheduler_params.multisteplr.gamma"
 
 
 @pytest.fixture(autouse=True)
@@ -173,122 +175,179 @@ def test_condition_holds_and_describe() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# sampling
+# sampling: one space of every kind, loaded and sampled once for the module
 # ---------------------------------------------------------------------------------------------
 
+SIZES = [{"height": 64, "width": 64}, {"height": 128, "width": 128}, {"height": 256, "width": 256}]
+PCA_WEIGHT = "losses.pca_multiview.log_weight"
+TEMPORAL_WEIGHT = "losses.temporal.log_weight"
+VAL_BATCH = "training.val_batch_size"
 
-def test_choices_of_dicts_sample_back_to_dicts(tmp_path: Path, base_raw: dict) -> None:
-    space = _load(
-        tmp_path,
-        base_raw,
-        f"{DIMS}: {{choices: [{{height: 64, width: 64}}, {{height: 128, width: 128}}]}}\n",
-    )
-    [param] = space.params
-    assert param.labels == ["{height: 64, width: 64}", "{height: 128, width: 128}"]
-    seen: dict[str, dict] = {}
-    for values, params in _trials(space, 20):
-        assert list(values) == [DIMS]
-        dims = values[DIMS]
-        assert isinstance(dims, dict)
-        assert dims in ({"height": 64, "width": 64}, {"height": 128, "width": 128})
-        label = f"{{height: {dims['height']}, width: {dims['width']}}}"
-        assert params == {DIMS: label}
-        assert space.labels(values) == {DIMS: label}
-        seen[label] = values
-    assert set(seen) == {"{height: 64, width: 64}", "{height: 128, width: 128}"}
-    for values in seen.values():
-        cfg = build_config(apply_values(space.base_raw, values))
-        dims = cfg.data.image_resize_dims
-        assert {"height": dims.height, "width": dims.width} == values[DIMS]
-
-
-def test_list_choices_sample_back_to_lists(tmp_path: Path, base_raw: dict) -> None:
-    space = _load(tmp_path, base_raw, "model.losses_to_use: {choices: [[], [temporal]]}\n")
-    seen = set()
-    for values, params in _trials(space, 20):
-        assert values["model.losses_to_use"] in ([], ["temporal"])
-        assert params["model.losses_to_use"] == value_label(values["model.losses_to_use"])
-        seen.add(params["model.losses_to_use"])
-    assert seen == {"[]", "[temporal]"}
-
-
-def test_scalar_choices_are_passed_to_optuna_as_is(tmp_path: Path, base_raw: dict) -> None:
-    space = _load(
-        tmp_path,
-        base_raw,
-        "model.backbone: {choices: [resnet18, resnet50]}\n"
-        "training.train_batch_size: {choices: [8, 16]}\n",
-    )
-    seen = set()
-    for values, params in _trials(space, 20):
-        assert values == params
-        assert type(values["training.train_batch_size"]) is int
-        assert space.labels(values) == {
-            "model.backbone": values["model.backbone"],
-            "training.train_batch_size": str(values["training.train_batch_size"]),
-        }
-        seen.add(tuple(values.values()))
-    assert seen == set(itertools.product(["resnet18", "resnet50"], [8, 16]))
-
-
-def test_float_log_range_stays_in_bounds(tmp_path: Path, base_raw: dict) -> None:
-    space = _load(tmp_path, base_raw, f"{LR}: {{low: 1.0e-4, high: 1.0e-2, log: true}}\n")
-    [param] = space.params
-    assert (param.kind, param.low, param.high, param.log) == ("float", 1e-4, 1e-2, True)
-    samples = [values[LR] for values, _ in _trials(space, 200)]
-    assert all(isinstance(v, float) and 1e-4 <= v <= 1e-2 for v in samples)
-    # log-uniform: about half of the draws fall in each decade
-    below = sum(v < 1e-3 for v in samples)
-    assert 60 <= below <= 140
-    assert min(samples) < 3e-4 and max(samples) > 3e-3
-
-
-def test_int_range_with_step_stays_on_grid(tmp_path: Path, base_raw: dict) -> None:
-    space = _load(tmp_path, base_raw, "training.train_batch_size: {low: 8, high: 32, step: 8}\n")
-    [param] = space.params
-    assert (param.kind, param.step) == ("int", 8)
-    samples = [values["training.train_batch_size"] for values, _ in _trials(space, 100)]
-    assert all(type(v) is int for v in samples)
-    assert set(samples) == {8, 16, 24, 32}
-
-
-def test_int_log_range_stays_in_bounds(tmp_path: Path, base_raw: dict) -> None:
-    space = _load(tmp_path, base_raw, "training.train_batch_size: {low: 1, high: 64, log: true}\n")
-    samples = [values["training.train_batch_size"] for values, _ in _trials(space, 100)]
-    assert all(type(v) is int and 1 <= v <= 64 for v in samples)
-    assert len(set(samples)) > 10
-
-
-def test_float_range_with_step_stays_on_grid(tmp_path: Path, base_raw: dict) -> None:
-    key = "training.lr_scheduler_params.multisteplr.gamma"
-    space = _load(tmp_path, base_raw, f"{key}: {{low: 0.1, high: 0.5, step: 0.1}}\n")
-    samples = [values[key] for values, _ in _trials(space, 100)]
-    assert all(isinstance(v, float) and 0.1 - 1e-9 <= v <= 0.5 + 1e-9 for v in samples)
-    grid = [0.1, 0.2, 0.3, 0.4, 0.5]
-    assert all(any(math.isclose(v, g) for g in grid) for v in samples)
-    assert len({round(v, 9) for v in samples}) == 5
-
-
-def test_sampled_configs_build(tmp_path: Path, base_raw: dict) -> None:
-    space = _load(
-        tmp_path,
-        base_raw,
-        f"""
+MIXED_SPACE = f"""
+{DIMS}: {{choices: [{{height: 64, width: 64}}, {{height: 128, width: 128}}, {{height: 256, width: 256}}]}}
+{MILESTONES}: {{choices: [[25, 35], [10, 20, 30]]}}
 model.backbone: {{choices: [resnet18, resnet50]}}
-{LOSS}: {{choices: [mse, kl, js]}}
+{PCA_WEIGHT}:                 # written before the param it depends on
+  low: 0.0
+  high: 2.0
+  when: {{{LOSS}: kl}}
+{LOSS}: {{choices: [mse, kl]}}
 {LR}: {{low: 1.0e-4, high: 1.0e-2, log: true}}
 training.train_batch_size: {{low: 8, high: 32, step: 8}}
-{DIMS}: {{choices: [{{height: 64, width: 64}}, {{height: 256, width: 256}}]}}
-""",
-    )
-    for values, _ in _trials(space, 4):
+training.test_batch_size: {{low: 1, high: 64, log: true}}
+{GAMMA}: {{low: 0.1, high: 0.5, step: 0.1}}
+{TEMPORAL_WEIGHT}:
+  low: 0.0
+  high: 2.0
+  when: {{{MILESTONES}: {{contains: 10}}}}
+{VAL_BATCH}:
+  choices: [32, 64]
+  when: {{{DIMS}: {{in: [{{height: 64, width: 64}}, {{height: 128, width: 128}}]}}}}
+"""
+
+Samples = list[tuple[dict[str, Any], dict[str, Any]]]
+
+
+@pytest.fixture(scope="module")
+def mixed(
+    synthetic_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[SearchSpace, Samples]:
+    """MIXED_SPACE loaded against the synthetic config, and 100 random trials of it."""
+    path = tmp_path_factory.mktemp("mixed") / "space.yaml"
+    path.write_text(MIXED_SPACE)
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        space = load_space([path], read_config_file(synthetic_dir / "config.yaml"))
+        return space, _trials(space, 100)
+    finally:
+        optuna.logging.set_verbosity(level)
+
+
+def test_mixed_space_kinds(mixed: tuple[SearchSpace, Samples]) -> None:
+    space, _ = mixed
+    kinds = {p.key: (p.kind, p.log, p.step) for p in space.params}
+    assert kinds == {
+        DIMS: ("categorical", False, None),
+        MILESTONES: ("categorical", False, None),
+        "model.backbone": ("categorical", False, None),
+        PCA_WEIGHT: ("float", False, None),
+        LOSS: ("categorical", False, None),
+        LR: ("float", True, None),
+        "training.train_batch_size": ("int", False, 8),
+        "training.test_batch_size": ("int", True, None),
+        GAMMA: ("float", False, 0.1),
+        TEMPORAL_WEIGHT: ("float", False, None),
+        VAL_BATCH: ("categorical", False, None),
+    }
+
+
+def test_choices_of_dicts_sample_back_to_dicts(mixed: tuple[SearchSpace, Samples]) -> None:
+    space, samples = mixed
+    [param] = [p for p in space.params if p.key == DIMS]
+    assert param.choices == tuple(SIZES)
+    assert param.labels == [
+        "{height: 64, width: 64}",
+        "{height: 128, width: 128}",
+        "{height: 256, width: 256}",
+    ]
+    seen = set()
+    for values, params in samples:
+        dims = values[DIMS]
+        assert isinstance(dims, dict) and dims in SIZES
+        label = f"{{height: {dims['height']}, width: {dims['width']}}}"
+        assert params[DIMS] == label
+        assert space.labels(values)[DIMS] == label
+        seen.add(label)
+    assert seen == set(param.labels)
+
+
+def test_list_choices_sample_back_to_lists(mixed: tuple[SearchSpace, Samples]) -> None:
+    space, samples = mixed
+    [param] = [p for p in space.params if p.key == MILESTONES]
+    assert param.labels == ["[25, 35]", "[10, 20, 30]"]
+    seen = set()
+    for values, params in samples:
+        assert values[MILESTONES] in ([25, 35], [10, 20, 30])
+        assert params[MILESTONES] == space.labels(values)[MILESTONES]
+        assert params[MILESTONES] == value_label(values[MILESTONES])
+        seen.add(params[MILESTONES])
+    assert seen == {"[25, 35]", "[10, 20, 30]"}
+
+
+def test_scalar_choices_are_passed_to_optuna_as_is(mixed: tuple[SearchSpace, Samples]) -> None:
+    space, samples = mixed
+    seen = set()
+    for values, params in samples:
+        for key in ("model.backbone", LOSS):
+            assert params[key] == values[key]
+            assert space.labels(values)[key] == values[key]
+        if VAL_BATCH in values:
+            assert type(values[VAL_BATCH]) is int and params[VAL_BATCH] == values[VAL_BATCH]
+            assert space.labels(values)[VAL_BATCH] == str(values[VAL_BATCH])
+        seen.add((values["model.backbone"], values[LOSS]))
+    assert seen == set(itertools.product(["resnet18", "resnet50"], ["mse", "kl"]))
+
+
+def test_numbers_are_optuna_params_unchanged(mixed: tuple[SearchSpace, Samples]) -> None:
+    space, samples = mixed
+    for values, params in samples:
+        for key in (LR, "training.train_batch_size", "training.test_batch_size", GAMMA):
+            assert params[key] == values[key]
+            assert space.labels(values)[key] == value_label(values[key])
+
+
+def test_float_log_range_stays_in_bounds(mixed: tuple[SearchSpace, Samples]) -> None:
+    _, samples = mixed
+    lrs = [values[LR] for values, _ in samples]
+    assert all(isinstance(v, float) and 1e-4 <= v <= 1e-2 for v in lrs)
+    # log-uniform: about half of the draws fall in each decade
+    assert 30 <= sum(v < 1e-3 for v in lrs) <= 70
+    assert min(lrs) < 3e-4 and max(lrs) > 3e-3
+
+
+def test_int_range_with_step_stays_on_grid(mixed: tuple[SearchSpace, Samples]) -> None:
+    _, samples = mixed
+    sizes = [values["training.train_batch_size"] for values, _ in samples]
+    assert all(type(v) is int for v in sizes)
+    assert set(sizes) == {8, 16, 24, 32}
+
+
+def test_int_log_range_stays_in_bounds(mixed: tuple[SearchSpace, Samples]) -> None:
+    _, samples = mixed
+    sizes = [values["training.test_batch_size"] for values, _ in samples]
+    assert all(type(v) is int and 1 <= v <= 64 for v in sizes)
+    assert len(set(sizes)) > 10
+    assert sum(v <= 8 for v in sizes) > 30  # log scale: small values are as likely as large
+
+
+def test_float_range_with_step_stays_on_grid(mixed: tuple[SearchSpace, Samples]) -> None:
+    _, samples = mixed
+    gammas = [values[GAMMA] for values, _ in samples]
+    grid = [0.1, 0.2, 0.3, 0.4, 0.5]
+    assert all(isinstance(v, float) and any(math.isclose(v, g) for g in grid) for v in gammas)
+    assert len({round(v, 9) for v in gammas}) == 5
+
+
+def test_sampled_configs_build(mixed: tuple[SearchSpace, Samples]) -> None:
+    """One trial per image size: the sampled values land in a valid config; the rest is the base."""
+    space, samples = mixed
+    by_size = {values[DIMS]["height"]: values for values, _ in samples}
+    assert sorted(by_size) == [64, 128, 256]
+    for values in by_size.values():
         cfg = build_config(apply_values(space.base_raw, values))
+        assert {
+            "height": cfg.data.image_resize_dims.height,
+            "width": cfg.data.image_resize_dims.width,
+        } == values[DIMS]
+        assert cfg.training.lr_scheduler_params.multisteplr.milestones == values[MILESTONES]
         assert cfg.model.backbone == values["model.backbone"]
         assert cfg.model.heatmap_loss_type == values[LOSS]
         assert cfg.training.optimizer_params.learning_rate == values[LR]
         assert cfg.training.train_batch_size == values["training.train_batch_size"]
-        assert cfg.data.image_resize_dims.height == values[DIMS]["height"]
-        assert cfg.model.model_name == "synthetic-example"  # untouched base value
+        assert cfg.training.test_batch_size == values["training.test_batch_size"]
+        assert cfg.training.val_batch_size == values.get(VAL_BATCH, 32)  # 32 in the base
+        assert cfg.model.model_name == "synthetic-example"  # not in the space
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,85 +355,77 @@ training.train_batch_size: {{low: 8, high: 32, step: 8}}
 # ---------------------------------------------------------------------------------------------
 
 
-def test_when_equals_activates_param_only_on_that_value(tmp_path: Path, base_raw: dict) -> None:
-    space = _load(
-        tmp_path,
-        base_raw,
-        f"""
-{LOSS}: {{choices: [mse, kl]}}
-{LR}:
-  low: 1.0e-4
-  high: 1.0e-2
-  log: true
-  when: {{{LOSS}: kl}}
-""",
-    )
+def test_when_equals_activates_param_only_on_that_value(
+    mixed: tuple[SearchSpace, Samples],
+) -> None:
+    _, samples = mixed
     active = inactive = 0
-    for values, params in _trials(space, 40):
+    for values, params in samples:
         if values[LOSS] == "kl":
             active += 1
-            assert 1e-4 <= values[LR] <= 1e-2
-            assert params[LR] == values[LR]
+            assert 0.0 <= values[PCA_WEIGHT] <= 2.0
+            assert params[PCA_WEIGHT] == values[PCA_WEIGHT]
         else:
             inactive += 1
-            assert LR not in values and LR not in params
-            assert values == params == {LOSS: "mse"}
-    assert active and inactive
+            assert PCA_WEIGHT not in values and PCA_WEIGHT not in params
+    assert active > 20 and inactive > 20
 
 
-def test_when_in_on_dict_valued_choice(tmp_path: Path, base_raw: dict) -> None:
-    space = _load(
-        tmp_path,
-        base_raw,
-        f"""
-{DIMS}: {{choices: [{{height: 64, width: 64}}, {{height: 128, width: 128}}, {{height: 256, width: 256}}]}}
-training.train_batch_size:
-  choices: [32, 64]
-  when: {{{DIMS}: {{in: [{{height: 64, width: 64}}, {{height: 128, width: 128}}]}}}}
-""",
-    )
-    heights = set()
-    for values, params in _trials(space, 30):
-        height = values[DIMS]["height"]
-        heights.add(height)
-        small = height in (64, 128)
-        assert ("training.train_batch_size" in values) is small
-        assert ("training.train_batch_size" in params) is small
-    assert heights == {64, 128, 256}
-
-
-def test_when_contains_on_list_valued_choice(tmp_path: Path, base_raw: dict) -> None:
-    space = _load(
-        tmp_path,
-        base_raw,
-        """
-model.losses_to_use: {choices: [[], [temporal]]}
-losses.temporal.log_weight:
-  low: 0.0
-  high: 2.0
-  when: {model.losses_to_use: {contains: temporal}}
-""",
-    )
+def test_when_contains_on_list_valued_choice(mixed: tuple[SearchSpace, Samples]) -> None:
+    _, samples = mixed
     active = inactive = 0
-    for values, params in _trials(space, 30):
-        if values["model.losses_to_use"] == ["temporal"]:
+    for values, params in samples:
+        if 10 in values[MILESTONES]:
             active += 1
-            assert params["model.losses_to_use"] == "[temporal]"
-            assert 0.0 <= values["losses.temporal.log_weight"] <= 2.0
-            assert "losses.temporal.log_weight" in params
+            assert 0.0 <= values[TEMPORAL_WEIGHT] <= 2.0
+            assert params[TEMPORAL_WEIGHT] == values[TEMPORAL_WEIGHT]
         else:
             inactive += 1
-            assert values == {"model.losses_to_use": []}
-            assert params == {"model.losses_to_use": "[]"}
-    assert active and inactive
+            assert values[MILESTONES] == [25, 35]
+            assert TEMPORAL_WEIGHT not in values and TEMPORAL_WEIGHT not in params
+    assert active > 20 and inactive > 20
+
+
+def test_when_in_on_dict_valued_choice(mixed: tuple[SearchSpace, Samples]) -> None:
+    _, samples = mixed
+    active = inactive = 0
+    for values, params in samples:
+        if values[DIMS]["height"] in (64, 128):
+            active += 1
+            assert values[VAL_BATCH] in (32, 64) and params[VAL_BATCH] == values[VAL_BATCH]
+        else:
+            inactive += 1
+            assert VAL_BATCH not in values and VAL_BATCH not in params
+    assert active > 20 and inactive > 10
+
+
+def test_conditional_params_come_after_their_reference(
+    mixed: tuple[SearchSpace, Samples],
+) -> None:
+    space, _ = mixed
+    order = [p.key for p in space.params]
+    assert order.index(LOSS) < order.index(PCA_WEIGHT)
+    assert order.index(MILESTONES) < order.index(TEMPORAL_WEIGHT)
+    assert order.index(DIMS) < order.index(VAL_BATCH)
+    # params without conditions keep the order of the file
+    assert [k for k in order if k not in (PCA_WEIGHT, TEMPORAL_WEIGHT, VAL_BATCH)] == [
+        DIMS,
+        MILESTONES,
+        "model.backbone",
+        LOSS,
+        LR,
+        "training.train_batch_size",
+        "training.test_batch_size",
+        GAMMA,
+    ]
 
 
 # (target key, its 'when' on a base-config key): each target is a one-value choice
 BASE_CONDITIONS = [
     (LR, "{model.backbone: resnet18}"),
-    ("training.lr_scheduler_params.multisteplr.gamma", "{model.backbone: resnet50}"),
+    (GAMMA, "{model.backbone: resnet50}"),
     ("losses.temporal.log_weight", "{model.backbone: {in: [resnet50, resnet18]}}"),
-    ("losses.pca_singleview.log_weight", "{model.losses_to_use: {contains: temporal}}"),
+    ("losses.pca_singleview.log_weight", f"{{{MILESTONES}: {{contains: 35}}}}"),
     ("losses.pca_multiview.log_weight", f"{{{LOSS}: kl}}"),
     ("losses.temporal.prob_threshold", f"{{{LOSS}: {{equals: mse}}}}"),
     # a key the config file leaves out reads its schema default
@@ -390,16 +441,16 @@ BASE_CONDITIONS = [
             {
                 LR,
                 "losses.temporal.log_weight",
+                "losses.pca_singleview.log_weight",
                 "losses.temporal.prob_threshold",
                 "eval.confidence_thresh_for_vid",
             },
         ),
         (
-            ("model.losses_to_use=[temporal]", f"{LOSS}=kl", "model.backbone=resnet50"),
+            (f"{MILESTONES}=[10]", f"{LOSS}=kl", "model.backbone=resnet50"),
             {
-                "training.lr_scheduler_params.multisteplr.gamma",
+                GAMMA,
                 "losses.temporal.log_weight",
-                "losses.pca_singleview.log_weight",
                 "losses.pca_multiview.log_weight",
                 "eval.confidence_thresh_for_vid",
             },
@@ -426,11 +477,10 @@ def test_condition_on_inactive_param_sees_no_value(tmp_path: Path, base_raw: dic
   choices: [mse, kl]
   when: {{model.backbone: resnet50}}   # base is resnet18: never active
 {LR}:
-  low: 1.0e-4
-  high: 1.0e-2
+  choices: [0.002]
   when: {{{LOSS}: mse}}                 # the base value is mse, but the param above is inactive
 training.train_batch_size:
-  choices: [8, 16]
+  choices: [8]
   when: {{{LOSS}: {{equals: null}}}}
 """,
     )
@@ -468,18 +518,17 @@ model.backbone: {{choices: [resnet18, resnet50]}}
     "text",
     [
         f"""
-{LOSS}: {{choices: [mse, kl], when: {{model.backbone: resnet18}}}}
-model.backbone: {{choices: [resnet18, resnet50], when: {{{LOSS}: mse}}}}
+{LOSS}: {{choices: [kl], when: {{model.backbone: resnet18}}}}
+training.train_batch_size: {{choices: [8]}}
+model.backbone: {{choices: [resnet50], when: {{{LOSS}: mse}}}}
 """,
-        f"{LOSS}: {{choices: [mse, kl], when: {{{LOSS}: mse}}}}\n",
+        f"{LOSS}: {{choices: [kl], when: {{{LOSS}: mse}}}}\n",
     ],
     ids=["two-params", "self"],
 )
 def test_when_cycle_is_refused(tmp_path: Path, base_raw: dict, text: str) -> None:
     path, message = _refused(tmp_path, base_raw, text)
-    assert message.startswith(f"{path}: ")
-    assert "'when' conditions form a cycle" in message
-    assert LOSS in message or "model.backbone" in message
+    assert message == f"{path}: {LOSS}: 'when' conditions form a cycle"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -495,8 +544,8 @@ def test_several_files_merge(tmp_path: Path, base_raw: dict) -> None:
     space = load_space([str(first), second], base_raw)
     assert space.files == [first, second]
     assert [(p.key, p.source) for p in space.params] == [(LOSS, str(first)), (LR, str(second))]
-    kinds = {values[LOSS]: (LR in values) for values, _ in _trials(space, 20)}
-    assert kinds == {"mse": False, "kl": True}
+    active = {values[LOSS]: (LR in values) for values, _ in _trials(space, 20)}
+    assert active == {"mse": False, "kl": True}
 
 
 def test_same_key_in_two_files_is_refused(tmp_path: Path, base_raw: dict) -> None:
@@ -534,6 +583,10 @@ BAD_SPACES = [
     (
         "training.min_epochs: {low: 1, high: 50}\n",
         ["[training.min_epochs=50]", "<= training.max_epochs (40)"],
+    ),
+    (
+        "model.losses_to_use: {choices: [[], [temporal]]}\n",
+        ["[model.losses_to_use=[temporal]]", "this engine cannot train it yet"],
     ),
     ("model.backbone: {choices: []}\n", ["model.backbone", "'choices' must be a non-empty list"]),
     (
@@ -587,8 +640,8 @@ def test_bad_space_is_refused_naming_file_and_key(
 
 # parse_param (what load_space calls per entry, with the file as source): (key, spec, message)
 BAD_SPECS = [
-    (LR, {"low": -1.0, "high": 1e-2, "when": []}, f"{LR}: 'when' must map config keys"),
-    (LR, {"low": -1.0, "high": 1e-2, "when": "kl"}, f"{LR}: 'when' must map config keys"),
+    (LR, {"low": 1e-4, "high": 1e-2, "when": []}, f"{LR}: 'when' must map config keys"),
+    (LR, {"low": 1e-4, "high": 1e-2, "when": "kl"}, f"{LR}: 'when' must map config keys"),
     (LR, {"low": 1e-4, "high": 1e-2, "when": {}}, f"{LR}: 'when' must map config keys"),
     (
         LR,
@@ -683,56 +736,76 @@ def test_second_file_errors_name_that_file(tmp_path: Path, base_raw: dict) -> No
 # ---------------------------------------------------------------------------------------------
 
 
-def test_grid_per_kind(tmp_path: Path, base_raw: dict) -> None:
-    space = _load(
-        tmp_path,
-        base_raw,
-        f"""
-model.backbone: {{choices: [resnet18, resnet50]}}
-{DIMS}: {{choices: [{{height: 64, width: 64}}, {{height: 128, width: 128}}]}}
-training.train_batch_size: {{low: 8, high: 30, step: 8}}
-training.max_epochs: {{low: 38, high: 40}}
-training.lr_scheduler_params.multisteplr.gamma: {{low: 0.1, high: 0.45, step: 0.1}}
-""",
+def _space(entries: dict[str, Any]) -> SearchSpace:
+    """A space of ``parse_param`` entries, unchecked against a config (grids need no config)."""
+    params = [parse_param(key, spec, "space.yaml") for key, spec in entries.items()]
+    return SearchSpace(params, [Path("space.yaml")], {}, {})
+
+
+def test_grid_per_kind() -> None:
+    space = _space(
+        {
+            "model.backbone": {"choices": ["resnet18", "resnet50"]},
+            "training.imgaug_hflip": {"choices": [True, False, None]},
+            DIMS: {"choices": SIZES[:2]},
+            MILESTONES: {"choices": [[], [10, 20]]},
+            "training.train_batch_size": {"low": 8, "high": 30, "step": 8},
+            "training.max_epochs": {"low": 38, "high": 40},
+            "training.min_epochs": {"low": 1, "high": 4, "log": True},
+            GAMMA: {"low": 0.1, "high": 0.45, "step": 0.1},
+            LR: {"low": 0.001, "high": 0.003, "step": 0.001},
+            "losses.temporal.log_weight": {"low": 0, "high": 1, "step": 0.25},
+            "losses.temporal.prob_threshold": {"low": 0.5, "high": 0.5, "step": 0.1},
+        }
     )
     assert space.grid() == {
         "model.backbone": ["resnet18", "resnet50"],
+        "training.imgaug_hflip": [True, False, None],
         DIMS: ["{height: 64, width: 64}", "{height: 128, width: 128}"],
+        MILESTONES: ["[]", "[10, 20]"],
         "training.train_batch_size": [8, 16, 24],
         "training.max_epochs": [38, 39, 40],
-        "training.lr_scheduler_params.multisteplr.gamma": [0.1, 0.2, 0.3, 0.4],
+        "training.min_epochs": [1, 2, 3, 4],
+        GAMMA: [0.1, 0.2, 0.3, 0.4],
+        LR: [0.001, 0.002, 0.003],
+        "losses.temporal.log_weight": [0, 0.25, 0.5, 0.75, 1.0],
+        "losses.temporal.prob_threshold": [0.5],
     }
 
 
-def test_grid_of_float_range_without_step_is_refused(tmp_path: Path, base_raw: dict) -> None:
-    path = _write(tmp_path, f"{LOSS}: {{choices: [mse]}}\n{LR}: {{low: 1.0e-4, high: 1.0e-2}}\n")
-    space = load_space([path], base_raw)
+def test_grid_of_float_range_without_step_is_refused() -> None:
+    space = _space({LOSS: {"choices": ["mse"]}, LR: {"low": 1.0e-4, "high": 1.0e-2}})
     with pytest.raises(SweepError) as info:
         space.grid()
     assert str(info.value) == (
-        f"{path}: {LR}: the grid sampler needs 'choices' or a 'step' for floats"
+        f"space.yaml: {LR}: the grid sampler needs 'choices' or a 'step' for floats"
     )
 
 
-def test_grid_sampler_visits_every_combination(tmp_path: Path, base_raw: dict) -> None:
-    space = _load(
-        tmp_path,
-        base_raw,
-        f"""
-{DIMS}: {{choices: [{{height: 64, width: 64}}, {{height: 128, width: 128}}]}}
-training.train_batch_size: {{low: 8, high: 24, step: 8}}
-""",
+def test_grid_of_log_float_range_is_refused() -> None:
+    space = _space({LR: {"low": 1.0e-4, "high": 1.0e-2, "log": True}})
+    with pytest.raises(SweepError, match="the grid sampler needs 'choices' or a 'step'"):
+        space.grid()
+
+
+def test_grid_sampler_visits_every_combination() -> None:
+    space = _space(
+        {
+            DIMS: {"choices": SIZES[:2]},
+            "training.train_batch_size": {"low": 8, "high": 24, "step": 8},
+            GAMMA: {"low": 0.25, "high": 0.5, "step": 0.25},
+        }
     )
     study = optuna.create_study(sampler=optuna.samplers.GridSampler(space.grid(), seed=0))
     seen = []
 
     def objective(trial: optuna.Trial) -> float:
         values = space.sample(trial)
-        seen.append((values[DIMS]["height"], values["training.train_batch_size"]))
+        seen.append((values[DIMS]["height"], values["training.train_batch_size"], values[GAMMA]))
         return 0.0
 
-    study.optimize(objective, n_trials=20)  # the sampler stops the study once the grid is done
-    assert sorted(seen) == sorted(itertools.product([64, 128], [8, 16, 24]))
+    study.optimize(objective, n_trials=50)  # the sampler stops the study once the grid is done
+    assert sorted(seen) == sorted(itertools.product([64, 128], [8, 16, 24], [0.25, 0.5]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -754,7 +827,7 @@ def test_overrides_apply_to_base(tmp_path: Path, base_raw: dict) -> None:
     assert space.base_values["model"]["heatmap_loss_type"] == "kl"
     assert space.base_values["model"]["backbone"] == "resnet18"
     assert base_raw == before  # the caller's raw config is left alone
-    for values, _ in _trials(space, 5):
+    for values, _ in _trials(space, 2):
         cfg = build_config(apply_values(space.base_raw, values))
         assert cfg.training.max_epochs == 60 and cfg.model.heatmap_loss_type == "kl"
 
@@ -833,12 +906,13 @@ def test_when_on_sub_key_of_sampled_dict(tmp_path: Path, base_raw: dict) -> None
         f"""
 {DIMS}: {{choices: [{{height: 64, width: 64}}, {{height: 256, width: 256}}]}}
 {LR}:
-  low: 1.0e-4
-  high: 1.0e-2
-  when: {{{DIMS}.height: 64}}
+  choices: [0.002]
+  when: {{{DIMS}.height: 64}}      # the base config's height is 128
 """,
     )
-    for values, _ in _trials(space, 20):
+    samples = [values for values, _ in _trials(space, 20)]
+    assert {values[DIMS]["height"] for values in samples} == {64, 256}
+    for values in samples:
         assert (LR in values) is (values[DIMS]["height"] == 64)
 
 
