@@ -86,8 +86,13 @@ class Param:
     def suggest(self, trial: optuna.Trial) -> Any:
         """Sample this key in ``trial``; categorical labels map back to their YAML values."""
         if self.kind == "categorical":
-            label = trial.suggest_categorical(self.key, self.labels)
-            return self.choices[self.labels.index(label)]
+            labels = self.labels
+            label = trial.suggest_categorical(self.key, labels)
+            # match type too: 1, 1.0 and True are == but mean different things in a config
+            index = next(
+                i for i, known in enumerate(labels) if type(known) is type(label) and known == label
+            )
+            return self.choices[index]
         if self.kind == "int":
             return trial.suggest_int(
                 self.key, int(self.low), int(self.high), step=int(self.step or 1), log=self.log

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import yaml
 
 from pose.config import (
     build_config,
@@ -60,9 +61,13 @@ class SearchSpace:
         return values
 
     def _current(self, key: str, values: Mapping[str, Any]) -> Any:
-        if key in values:
-            return values[key]
-        if any(p.key == key for p in self.params):
+        for sampled, value in values.items():
+            if key == sampled:
+                return value
+            if key.startswith(f"{sampled}."):  # inside a sampled mapping
+                found = _lookup(value, key[len(sampled) + 1 :])
+                return None if found is _MISSING else found
+        if any(_refers_to(key, p.key) for p in self.params):
             return None  # an inactive param holds no value
         return _lookup(self.base_values, key)
 
@@ -86,7 +91,26 @@ def _read_space_file(path: Path) -> list[Param]:
         raise SweepError(
             f"{path}: expected a mapping of dotted config keys to distributions, got {raw!r}"
         )
+    _refuse_repeated_keys(path)
     return [parse_param(key, spec, str(path)) for key, spec in raw.items()]
+
+
+def _refers_to(condition_key: str, param_key: str) -> bool:
+    """True when a condition on ``condition_key`` reads the value of param ``param_key``."""
+    return condition_key == param_key or condition_key.startswith(f"{param_key}.")
+
+
+def _refuse_repeated_keys(path: Path) -> None:
+    """YAML keeps the last of two equal keys silently; in a space file that hides a typo."""
+    node = yaml.compose(path.read_text(), Loader=yaml.SafeLoader)
+    seen: set[str] = set()
+    for key_node, _ in getattr(node, "value", []):
+        key = str(key_node.value)
+        if key in seen:
+            raise SweepError(
+                f"{path}: line {key_node.start_mark.line + 1}: {key} is defined twice in this file"
+            )
+        seen.add(key)
 
 
 def _sampling_order(params: list[Param]) -> list[Param]:
@@ -102,8 +126,9 @@ def _sampling_order(params: list[Param]) -> list[Param]:
             raise SweepError(f"{param.source}: {param.key}: 'when' conditions form a cycle")
         state[param.key] = "visiting"
         for condition in param.when:
-            if condition.key in by_key:
-                visit(by_key[condition.key])
+            for other in by_key.values():
+                if _refers_to(condition.key, other.key):
+                    visit(other)
         state[param.key] = "done"
         ordered.append(param)
 

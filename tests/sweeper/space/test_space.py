@@ -879,11 +879,6 @@ def test_sampled_dict_values_are_not_shared_with_the_space(tmp_path: Path, base_
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="Param.suggest maps Optuna's label back with list.index (==), so choice 1.0 comes back "
-    "as 1 (and True as 1): train_frames 1.0 (all frames) silently becomes 1 (one frame)",
-    strict=True,
-)
 def test_int_and_float_choices_stay_distinct(tmp_path: Path, base_raw: dict) -> None:
     space = _load(tmp_path, base_raw, "training.train_frames: {choices: [1, 1.0]}\n")
     kinds = set()
@@ -894,11 +889,6 @@ def test_int_and_float_choices_stay_distinct(tmp_path: Path, base_raw: dict) -> 
     assert kinds == {int, float}
 
 
-@pytest.mark.xfail(
-    reason="a 'when' on a sub-key of a sampled dict (data.image_resize_dims.height) reads the base "
-    "config, not the trial's sampled value",
-    strict=True,
-)
 def test_when_on_sub_key_of_sampled_dict(tmp_path: Path, base_raw: dict) -> None:
     space = _load(
         tmp_path,
@@ -916,11 +906,6 @@ def test_when_on_sub_key_of_sampled_dict(tmp_path: Path, base_raw: dict) -> None
         assert (LR in values) is (values[DIMS]["height"] == 64)
 
 
-@pytest.mark.xfail(
-    reason="the same key twice in one space file is accepted silently (YAML keeps the last); "
-    "load_space documents 'a key defined twice' as refused",
-    strict=True,
-)
 def test_same_key_twice_in_one_file_is_refused(tmp_path: Path, base_raw: dict) -> None:
     path, message = _refused(
         tmp_path,
