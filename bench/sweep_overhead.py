@@ -209,6 +209,8 @@ def main() -> None:
                 f"calibrated for {args.trial_seconds:.0f} s of training: 1 epoch {cal['one']:.1f} s, "
                 f"3 epochs {cal['three']:.1f} s -> {per_epoch:.2f} s/epoch + {fixed:.1f} s fixed"
             )
+            if cal["one"] < per_epoch:  # one epoch cannot cost less than an epoch: noise
+                how += "; noisy (busy machine?): pass --epochs for a set length"
         else:
             how = "--quick" if args.quick and not args.epochs else "--epochs"
         print(f"epochs:   {epochs} per trial ({how})", flush=True)
@@ -295,8 +297,8 @@ def main() -> None:
             later = median(overheads[1:])
             print(
                 f"          trial 0: {overheads[0]:.2f} s overhead vs {later:.2f} s median of the "
-                f"later trials; the {overheads[0] - later:.2f} s more is the fork server's start-up "
-                f"(warm_up() does not wait for its imports; the first child start does)"
+                f"later trials (the fork server's one-off import is waited for before trial 0 and "
+                f"counted in sweep setup below)"
             )
     else:
         print("overhead: no trial completed, nothing measured")

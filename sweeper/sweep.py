@@ -47,7 +47,7 @@ from sweeper.tracking.mlflow_runs import (
     default_tracking_uri,
 )
 from sweeper.tracking.plots import write_study_plots
-from sweeper.trial.process import warm_up
+from sweeper.trial.process import wait_until_ready, warm_up
 from sweeper.trial.runner import TrialContext, TrialStatus, run_one_trial
 
 MAX_CONSECUTIVE_FAILURES = 3
@@ -166,6 +166,7 @@ class Sweep:
 
     def __init__(self, opts: SweepOptions) -> None:
         _check_options(opts)
+        warm_up()  # the fork server imports torch and the engine while the stores open
         self.opts = opts
         self.objective = Objective.parse(opts.metric, opts.direction)
         base_raw = read_config_file(opts.base_config)
@@ -265,7 +266,7 @@ class Sweep:
 
     def run(self, on_tick: Callable[[SweepView], None] | None = None) -> SweepSummary:
         """Run trials until the study has ``n_trials`` finished ones (or timeout / Ctrl-C)."""
-        warm_up()
+        wait_until_ready()
         started = time.monotonic()
         last_heartbeat = 0.0
         threads = self._threads_per_trial()

@@ -28,11 +28,26 @@ def _context() -> ForkServerContext:
 
 
 def warm_up() -> None:
-    """Start the fork server now (it imports the engine once), e.g. while the sweep sets up."""
+    """Start the fork server now; it imports the engine in the background while the sweep sets up."""
     from multiprocessing import forkserver
 
     _context()
     forkserver.ensure_running()
+
+
+def _noop() -> None:
+    """Target of the readiness probe."""
+
+
+def wait_until_ready() -> None:
+    """Block until the fork server has imported the engine (a no-op child returns only then).
+
+    Called before the first trial, so that one-off wait is sweep setup, not the first trial's cost.
+    """
+    probe = _context().Process(target=_noop, name="fork-server-probe")
+    probe.start()
+    probe.join()
+    probe.close()
 
 
 class TrialProcess:
