@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import tempfile
 import threading
@@ -51,6 +52,8 @@ from sweeper.trial.process import wait_until_ready, warm_up
 from sweeper.trial.runner import TrialContext, TrialStatus, run_one_trial
 
 MAX_CONSECUTIVE_FAILURES = 3
+# study names become MLflow run names and search filters: keep them to a safe alphabet
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 class SweepInterrupted(Exception):
@@ -116,6 +119,11 @@ def _check_options(opts: SweepOptions) -> None:
         raise SweepError(f"--parallel: expected a positive integer, got {opts.parallel}")
     if opts.timeout is not None and opts.timeout <= 0:
         raise SweepError(f"--timeout: expected a positive number of seconds, got {opts.timeout}")
+    if opts.study_name is not None and not STUDY_NAME.fullmatch(opts.study_name):
+        raise SweepError(
+            f"--study-name {opts.study_name!r}: expected letters, digits, '.', '_' or '-' "
+            "(at most 100 characters)"
+        )
     if opts.heartbeat_seconds < 1:
         raise SweepError(f"--heartbeat: expected at least 1 second, got {opts.heartbeat_seconds}")
 
@@ -408,8 +416,8 @@ def default_study_name(base_config: Path) -> str:
     """The base config's file name, or its folder's name for the generic ``config.yaml``."""
     stem = base_config.stem
     if stem == "config" and base_config.resolve().parent.name:
-        return base_config.resolve().parent.name
-    return stem
+        stem = base_config.resolve().parent.name
+    return re.sub(r"[^A-Za-z0-9._-]", "-", stem).lstrip("._-")[:100] or "sweep"
 
 
 def run_sweep(

@@ -328,3 +328,39 @@ def test_two_local_workers_share_one_study(sweep_data: Path, tmp_path: Path) -> 
     assert sorted(int(r.data.tags["sweeper.trial_number"]) for r in children) == [
         t.number for t in trials
     ]
+
+
+def test_ctrl_c_marks_the_running_trial_and_exits_130(sweep_data: Path, tmp_path: Path) -> None:
+    space = write_space(tmp_path / "space.yaml", LR_SPACE)
+    command = _sweep_command(sweep_data, space)
+    command[command.index("resume")] = "stopped"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    sweep = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    root, deadline = tmp_path / "mlruns", time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            assert sweep.poll() is None
+            if not (root / "optuna.db").is_file():
+                continue
+            try:
+                trials = _study(root, "stopped").trials
+            except KeyError:
+                continue
+            if trials and trials[0].state == TrialState.RUNNING:
+                time.sleep(3.0)  # let it train for a moment
+                break
+        sweep.send_signal(signal.SIGINT)
+        _, err = sweep.communicate(timeout=120)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    assert sweep.returncode == 130, err.decode()[-2000:]
+    assert "interrupted" in err.decode() and "Traceback" not in err.decode()
+    (trial,) = _study(root, "stopped").trials
+    assert trial.state == TrialState.FAIL and "interrupted" in trial.user_attrs["reason"]
+    parents, (child,) = _runs(_client(root), "stopped")
+    assert child.info.status == "KILLED" and "interrupted" in child.data.tags["sweeper.reason"]
+    assert parents[0].info.status == "FINISHED"

@@ -25,6 +25,7 @@ GOOD_SPACE = "training.optimizer_params.learning_rate: {low: 1.0e-4, high: 1.0e-
         (GOOD_SPACE, ["--sampler", "grid"], "grid sampler needs 'choices' or a 'step'"),
         (GOOD_SPACE, ["--gpus", "0,x"], "--gpus '0,x'"),
         (GOOD_SPACE, ["--override", "training.max_epochs=0"], "training.max_epochs"),
+        (GOOD_SPACE, ["--study-name", "x' or '1'='1"], "--study-name"),
     ],
 )
 def test_bad_space_or_argument(
