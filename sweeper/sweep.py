@@ -194,16 +194,21 @@ class Sweep:
             self.storage_url, opts.heartbeat_seconds, on_stale_trial=self._on_stale_trial
         )
         grid = self.space.grid() if opts.sampler == "grid" else None
+        conditional = [p.key for p in self.space.params if p.when]
+        if grid is not None and conditional:
+            raise SweepError(
+                f"--sampler grid: {conditional[0]} has a 'when' condition; the grid would train "
+                "identical configs for its inactive points (use tpe or random)"
+            )
         self.target = opts.n_trials
         if grid is not None:
             size = 1
             for values in grid.values():
                 size *= len(values)
             self.target = min(self.target, size)
-        spaces_text = "\n".join(f"# {p}\n{p.read_text()}" for p in self.space.files)
         study_fp = fingerprint(
-            json.dumps(self.space.base_raw, sort_keys=True, default=str),
-            spaces_text,
+            json.dumps(_without_paths(self.space.base_raw), sort_keys=True, default=str),
+            json.dumps([p.describe() for p in self.space.params], sort_keys=True, default=str),
             self.objective.name,
         )
         self._retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
@@ -314,6 +319,8 @@ class Sweep:
                         if can_start:
                             slot = free.pop(0)
                             trial = self.study.ask()
+                            # at once: a trial without any heartbeat is never found stale
+                            self.storage.record_heartbeat(trial._trial_id)
                             ctx = self._context()
                             future = pool.submit(run_one_trial, ctx, trial, slot, threads)
                             futures[future] = (trial, slot)
@@ -324,10 +331,10 @@ class Sweep:
                             time.sleep(1.0)  # other workers' trials are running
             except KeyboardInterrupt:
                 interrupted = True
-                self.stopping.set()
-                for future in list(futures):
-                    with contextlib.suppress(Exception):  # stopping: each trial marks itself
-                        future.result()
+                self._stop_trials(futures)
+            except BaseException:
+                self._stop_trials(futures)  # mark this process's trials before the error surfaces
+                raise
         summary = self._finish()
         if on_tick:
             on_tick(self.view())
@@ -342,6 +349,15 @@ class Sweep:
                 f"{self._last_failure}"
             )
         return summary
+
+    def _stop_trials(self, futures: dict[Future, tuple[optuna.Trial, str | None]]) -> None:
+        """Stop this process's trials and wait until each has marked itself (heartbeats go on)."""
+        self.stopping.set()
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=max(1.0, self.opts.heartbeat_seconds / 3))
+            with contextlib.suppress(Exception):
+                self._heartbeat({f: futures[f] for f in pending})
 
     def _threads_per_trial(self) -> int | None:
         cpu_trials = sum(slot is None for slot in self.slots)
@@ -410,6 +426,19 @@ class Sweep:
         return SweepSummary(
             self.study_name, counts, best, self.parent_run_id, self.tracking_uri, self.storage_url
         )
+
+
+def _without_paths(raw: dict[str, Any]) -> dict[str, Any]:
+    """The base config minus machine-specific paths, so workers on other machines may join."""
+    out = json.loads(json.dumps(raw, default=str))
+    for section, key in (
+        ("data", "data_dir"),
+        ("data", "video_dir"),
+        ("eval", "test_videos_directory"),
+    ):
+        if isinstance(out.get(section), dict):
+            out[section].pop(key, None)
+    return out
 
 
 def default_study_name(base_config: Path) -> str:

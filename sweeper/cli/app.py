@@ -336,7 +336,7 @@ def run(
         f" {flag} {value}"
         for flag, value in (
             ("--storage", storage and redact(storage)),
-            ("--tracking-uri", tracking_uri),
+            ("--tracking-uri", tracking_uri and redact(tracking_uri)),
             ("--root", None if root == Path("mlruns") else root),
         )
         if value
@@ -423,7 +423,7 @@ def ui(
     root: RootOpt = Path("mlruns"),
 ) -> None:
     """Serve the MLflow UI for the embedded store, on 127.0.0.1 only."""
-    import subprocess
+    import os
     import sys
 
     from sweeper.tracking.mlflow_runs import default_artifact_root, default_tracking_uri
@@ -446,13 +446,29 @@ def ui(
         "--port",
         str(port),
     ]
-    try:
-        code = subprocess.call(command)
-    except KeyboardInterrupt:
-        code = 0
-    raise typer.Exit(code)
+    sys.stdout.flush()
+    os.execv(sys.executable, command)  # the server replaces this process: signals reach it
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: usage errors are one line too, Ctrl-C is exit code 130."""
+    import sys
+
+    from typer.exceptions import TyperException  # Typer's (vendored) click errors derive from it
+
+    try:
+        code = app(standalone_mode=False)
+    except TyperException as err:
+        ctx = getattr(err, "ctx", None)
+        hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+        message = err.format_message() if hasattr(err, "format_message") else str(err)
+        err_console.print(
+            Text.assemble(("error", "bold red"), f": {message}{hint}"),
+            highlight=False,
+            soft_wrap=True,
+        )
+        code = int(getattr(err, "exit_code", 2))
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print(Text.assemble(("interrupted", "bold yellow")))
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)

@@ -47,7 +47,7 @@ def render(view: SweepView) -> RenderableType:
         for status in view.running:
             epoch = "starting" if status.epoch < 0 else f"{status.epoch + 1}/{status.max_epochs}"
             value = "" if status.last_value is None else f"{status.last_value:.4g}"
-            table.add_row(str(status.number), epoch, value, _params(status.params))
+            table.add_row(str(status.number), epoch, value, Text(_params(status.params)))
         parts.append(table)
     return Group(*parts)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -16,10 +17,27 @@ from mlflow.exceptions import MlflowException
 import pose
 from pose.config import load_config
 from sweeper.errors import SweepError
-from sweeper.promote import model_code
 from sweeper.promote.pyfunc import signature
 from sweeper.study.storage import redact
 from sweeper.study.study import ATTR_METRIC, ATTR_RUN_ID, best_complete_trial, load_existing_study
+
+MODEL_CODE = Path(__file__).with_name("model_code.py")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,255}")
+
+
+def _check_names(model_name: str, alias: str) -> None:
+    """MLflow's rules, checked before anything is logged or registered."""
+    if not _NAME.fullmatch(model_name):
+        raise SweepError(f"--model-name {model_name!r}: expected letters, digits, '.', '_' or '-'")
+    if (
+        not re.fullmatch(r"[A-Za-z0-9_-]{1,255}", alias)
+        or alias.lower() == "latest"
+        or re.fullmatch(r"[vV]\d+", alias)
+    ):
+        raise SweepError(
+            f"--alias {alias!r}: expected letters, digits, '_' or '-', and not 'latest' or v<number> "
+            "(MLflow reserves those)"
+        )
 
 
 @dataclass
@@ -40,6 +58,7 @@ def promote_best(
     study_name: str, storage_url: str, tracking_uri: str, model_name: str, alias: str
 ) -> Promotion:
     """Log the best trial's model as a pyfunc in its run, register it, and point ``alias`` at it."""
+    _check_names(model_name, alias)
     from sweeper.study.storage import open_storage
 
     study = load_existing_study(study_name, open_storage(storage_url, heartbeat_seconds=60))
@@ -76,7 +95,7 @@ def promote_best(
             warnings.filterwarnings("ignore", message=".*input example was not provided")
             info = mlflow.pyfunc.log_model(
                 name="model",
-                python_model=str(Path(model_code.__file__)),  # code, not a pickle
+                python_model=str(MODEL_CODE),  # code, not a pickle
                 artifacts=artifacts,
                 signature=signature(keypoints),
                 pip_requirements=[f"pose-sweeper=={pose.__version__}"],
@@ -88,6 +107,9 @@ def promote_best(
         "sweeper.value": f"{best.value:.6g}",
         "sweeper.params": json.dumps(best.params, default=str),
     }
-    version = mlflow.register_model(info.model_uri, model_name, tags=tags)
-    client.set_registered_model_alias(model_name, alias, str(version.version))
+    try:
+        version = mlflow.register_model(info.model_uri, model_name, tags=tags)
+        client.set_registered_model_alias(model_name, alias, str(version.version))
+    except MlflowException as err:
+        raise SweepError(f"cannot register model {model_name!r}: {err.message}") from None
     return Promotion(model_name, str(version.version), alias, best.number, best.value, run_id)

@@ -79,6 +79,16 @@ class Param:
             return list(self.choices)
         return [value_label(c) for c in self.choices]
 
+    def describe(self) -> dict[str, Any]:
+        """The distribution as plain data (what defines it, not where it was written)."""
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "choices": [value_label(c) for c in self.choices],
+            "range": [self.low, self.high, self.log, self.step],
+            "when": [c.describe() for c in self.when],
+        }
+
     def candidate_values(self) -> list[Any]:
         """Values worth checking against the base config before any trial runs."""
         return list(self.choices) if self.kind == "categorical" else [self.low, self.high]

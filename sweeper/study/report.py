@@ -10,6 +10,7 @@ import optuna
 from optuna.trial import FrozenTrial
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from sweeper.space.params import value_label
 from sweeper.study.study import ATTR_METRIC, ATTR_REASON, best_complete_trial
@@ -43,11 +44,11 @@ def trials_table(study: optuna.Study) -> Table:
             value = f"({t.intermediate_values[max(t.intermediate_values)]:.4g})"
         table.add_row(
             str(t.number) + (" *" if best is not None and t.number == best.number else ""),
-            f"[{_STYLE.get(t.state.name, '')}]{t.state.name.lower()}[/]",
-            *[_format(t.params.get(k)) for k in keys],
+            Text(t.state.name.lower(), style=_STYLE.get(t.state.name, "")),
+            *[Text(_format(t.params.get(k))) for k in keys],  # Text: values are not markup
             value,
             "" if seconds is None else f"{seconds:.0f} s",
-            trial_note(t),
+            Text(trial_note(t)),
         )
     return table
 

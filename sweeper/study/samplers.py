@@ -27,10 +27,18 @@ def _random(seed: int | None, grid: dict[str, list[Any]] | None) -> optuna.sampl
     return optuna.samplers.RandomSampler(seed=seed)
 
 
+class _SweepGridSampler(optuna.samplers.GridSampler):
+    """Optuna's GridSampler without its ``study.stop()`` once the grid is used up: that call only
+    works inside ``study.optimize``, and the sweep loop stops at its own target anyway."""
+
+    def after_trial(self, study, trial, state, values):  # type: ignore[no-untyped-def]
+        pass
+
+
 @SAMPLERS.register("grid")
 def _grid(seed: int | None, grid: dict[str, list[Any]] | None) -> optuna.samplers.BaseSampler:
     assert grid is not None, "the grid sampler needs the search space's grid"
-    return optuna.samplers.GridSampler(grid, seed=seed)
+    return _SweepGridSampler(grid, seed=seed)
 
 
 @SAMPLERS.register("cmaes")

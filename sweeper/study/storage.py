@@ -6,6 +6,7 @@ local ``sweeper run`` processes can share them without "database is locked" fail
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,21 +29,27 @@ def default_storage_url(root: Path = DEFAULT_ROOT) -> str:
 
 
 def redact(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (safe for logs, params and tags)."""
+    """``url`` with any password (user info or ``?password=``) replaced by ``***``."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    if parts.password is not None:
+        host = parts.hostname or ""
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+        netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
+        parts = parts._replace(netloc=netloc)
+    query = re.sub(r"(?i)(^|&)(password|passwd|pwd)=[^&]*", r"\1\2=***", parts.query)
+    return urlunsplit(parts._replace(query=query))
 
 
 def scrub(text: str, url: str) -> str:
     """``text`` with the password of ``url`` (if any) replaced by ``***``."""
-    password = urlsplit(url).password
-    return text.replace(password, "***") if password else text
+    parts = urlsplit(url)
+    secrets = [parts.password or ""] + re.findall(
+        r"(?i)(?:^|&)(?:password|passwd|pwd)=([^&]*)", parts.query
+    )
+    for secret in filter(None, secrets):
+        text = text.replace(secret, "***")
+    return text
 
 
 def sqlite_path(url: str) -> Path | None:

@@ -7,11 +7,13 @@ trial's files as MLflow artifacts.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import signal
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,23 +92,27 @@ def _scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 def run_one_trial(
     ctx: TrialContext, trial: optuna.Trial, cuda_devices: str | None, torch_threads: int | None
 ) -> TrialOutcome:
-    """Run ``trial`` and tell Optuna (first) and MLflow (second) how it ended."""
+    """Run ``trial``, log its files to MLflow, then tell Optuna, then end its MLflow run.
+
+    Artifacts go first so that a trial Optuna counts as complete always has its checkpoint. Any
+    error ends this trial as FAIL (traceback in its log); the sweep goes on.
+    """
     started = time.perf_counter()
-    values = ctx.space.sample(trial)
-    labels = ctx.space.labels(values)
-    status = TrialStatus(trial.number, labels)
-    ctx.on_status(status, trial.number)
     out = ctx.work_dir / f"trial-{trial.number:04d}"
     log_file = ctx.work_dir / f"trial-{trial.number:04d}.log"  # beside: train() wants an empty dir
+    status = TrialStatus(trial.number, {})
+    ctx.on_status(status, trial.number)
     run_id: str | None = None
     try:
+        values = ctx.space.sample(trial)
+        status.params = ctx.space.labels(values)
         raw = apply_values(ctx.space.base_raw, values)
         if cuda_devices is not None:
             raw.setdefault("training", {})["num_gpus"] = 1
         cfg = build_config(raw, source=f"trial {trial.number}")
         resolved = config_to_dict(cfg)
         run_id = ctx.tracker.start_child(
-            ctx.parent_run_id, ctx.study.study_name, trial.number, labels, resolved
+            ctx.parent_run_id, ctx.study.study_name, trial.number, status.params, resolved
         )
         trial.set_user_attr(ATTR_RUN_ID, run_id)
         reason = untrainable_reason(cfg)
@@ -126,33 +132,59 @@ def run_one_trial(
             outcome = _train_in_child(ctx, trial, request, run_id, status)
     except PoseError as err:  # the combination of sampled values is not a valid config
         outcome = TrialOutcome("FAIL", reason=str(err))
-
-    trial.set_user_attr(ATTR_REASON, outcome.reason)
-    state = TrialState[outcome.state]
-    ctx.study.tell(trial, outcome.value if state == TrialState.COMPLETE else None, state=state)
-    if run_id is not None:
-        logged = True
-        try:
-            if out.is_dir():
-                ctx.tracker.log_artifacts(run_id, out)
-            if log_file.is_file():
-                ctx.tracker.log_file(run_id, log_file, LOG_FILE)
-        except Exception as err:  # keep the files when they could not be logged
-            logged = False
-            outcome.reason = f"{outcome.reason or ''} (artifacts not logged: {err})".strip()
-        if outcome.engine_seconds is not None:
-            total = time.perf_counter() - started
-            outcome.metrics["sweeper/trial_seconds"] = total
-            outcome.metrics["sweeper/engine_seconds"] = outcome.engine_seconds
-            outcome.metrics["sweeper/overhead_fraction"] = (total - outcome.engine_seconds) / total
-        ctx.tracker.finish_child(
-            run_id, outcome.state, outcome.reason, outcome.metrics, outcome.interrupted
+    except Exception:  # a bug or an unreachable store: this trial fails, not the sweep
+        text = traceback.format_exc()
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with log_file.open("a") as log:
+            log.write(text)
+        outcome = TrialOutcome(
+            "FAIL", reason=f"sweep error: {text.strip().splitlines()[-1]} (traceback in trial.log)"
         )
-        if logged and not ctx.keep_outputs:
-            shutil.rmtree(out, ignore_errors=True)
-            log_file.unlink(missing_ok=True)
+
+    logged = _log_files(ctx, run_id, out, log_file, outcome)
+    if outcome.engine_seconds is not None:
+        total = time.perf_counter() - started
+        outcome.metrics["sweeper/trial_seconds"] = total
+        outcome.metrics["sweeper/engine_seconds"] = outcome.engine_seconds
+        outcome.metrics["sweeper/overhead_fraction"] = (total - outcome.engine_seconds) / total
+    _tell(ctx, trial, outcome)
+    if run_id is not None:
+        with contextlib.suppress(Exception):  # the run stays RUNNING; the files stay on disk
+            ctx.tracker.finish_child(
+                run_id, outcome.state, outcome.reason, outcome.metrics, outcome.interrupted
+            )
+    if logged and not ctx.keep_outputs:
+        shutil.rmtree(out, ignore_errors=True)
+        log_file.unlink(missing_ok=True)
     ctx.on_status(None, trial.number)
     return outcome
+
+
+def _log_files(
+    ctx: TrialContext, run_id: str | None, out: Path, log_file: Path, outcome: TrialOutcome
+) -> bool:
+    """Log the trial's outputs and log file; False (files kept on disk) when that failed."""
+    if run_id is None:
+        return False
+    try:
+        if out.is_dir():
+            ctx.tracker.log_artifacts(run_id, out)
+        if log_file.is_file():
+            ctx.tracker.log_file(run_id, log_file, LOG_FILE)
+    except Exception as err:
+        outcome.reason = f"{outcome.reason or ''} (artifacts not logged, kept in {out}: {err})"
+        return False
+    return True
+
+
+def _tell(ctx: TrialContext, trial: optuna.Trial, outcome: TrialOutcome) -> None:
+    state = TrialState[outcome.state]
+    try:
+        trial.set_user_attr(ATTR_REASON, outcome.reason)
+        ctx.study.tell(trial, outcome.value if state == TrialState.COMPLETE else None, state=state)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        # another worker failed it as stale (this process stalled past the grace period)
+        outcome.reason = f"{outcome.reason or ''} (already failed by another worker)".strip()
 
 
 def _train_in_child(
@@ -198,10 +230,14 @@ def _train_in_child(
     metrics = result["metrics"]
     value = ctx.objective.final(metrics, last_epoch)
     if value is None:
+        diverged = any(isinstance(v, float) and math.isnan(v) for v in last_epoch.values())
+        why = (
+            "is NaN (the trial diverged)"
+            if diverged
+            else "was not measured (no validation frames?)"
+        )
         return TrialOutcome(
-            "FAIL",
-            reason=f"metric {ctx.objective.name} was not measured (no validation frames?)",
-            metrics=_scalar_metrics(metrics),
+            "FAIL", reason=f"metric {ctx.objective.name} {why}", metrics=_scalar_metrics(metrics)
         )
     return TrialOutcome(
         "COMPLETE",

@@ -334,6 +334,7 @@ def test_ctrl_c_marks_the_running_trial_and_exits_130(sweep_data: Path, tmp_path
     space = write_space(tmp_path / "space.yaml", LR_SPACE)
     command = _sweep_command(sweep_data, space)
     command[command.index("resume")] = "stopped"
+    command += ["--override", "training.max_epochs=60", "--override", "training.min_epochs=60"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     sweep = subprocess.Popen(
         command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -350,7 +351,7 @@ def test_ctrl_c_marks_the_running_trial_and_exits_130(sweep_data: Path, tmp_path
             except KeyError:
                 continue
             if trials and trials[0].state == TrialState.RUNNING:
-                time.sleep(3.0)  # let it train for a moment
+                time.sleep(2.0)  # let it train for a moment (60 epochs take far longer)
                 break
         sweep.send_signal(signal.SIGINT)
         _, err = sweep.communicate(timeout=120)
