@@ -31,13 +31,15 @@ def default_storage_url(root: Path = DEFAULT_ROOT) -> str:
 def redact(url: str) -> str:
     """``url`` with any password (user info or ``?password=``) replaced by ``***``."""
     parts = urlsplit(url)
+    query = re.sub(r"(?i)(^|&)(password|passwd|pwd)=[^&]*", r"\1\2=***", parts.query)
+    if parts.password is None and query == parts.query:
+        return url  # untouched (urlunsplit would also rewrite sqlite://// paths)
     if parts.password is not None:
         host = parts.hostname or ""
         if parts.port is not None:
             host = f"{host}:{parts.port}"
         netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
         parts = parts._replace(netloc=netloc)
-    query = re.sub(r"(?i)(^|&)(password|passwd|pwd)=[^&]*", r"\1\2=***", parts.query)
     return urlunsplit(parts._replace(query=query))
 
 

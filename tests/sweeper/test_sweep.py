@@ -336,8 +336,13 @@ def test_ctrl_c_marks_the_running_trial_and_exits_130(sweep_data: Path, tmp_path
     command[command.index("resume")] = "stopped"
     command += ["--override", "training.max_epochs=60", "--override", "training.min_epochs=60"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    sweep = subprocess.Popen(
-        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    sweep = subprocess.Popen(  # own process group: Ctrl-C in a terminal signals the whole group
+        command,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     root, deadline = tmp_path / "mlruns", time.monotonic() + 300
     try:
@@ -353,7 +358,7 @@ def test_ctrl_c_marks_the_running_trial_and_exits_130(sweep_data: Path, tmp_path
             if trials and trials[0].state == TrialState.RUNNING:
                 time.sleep(2.0)  # let it train for a moment (60 epochs take far longer)
                 break
-        sweep.send_signal(signal.SIGINT)
+        os.killpg(sweep.pid, signal.SIGINT)
         _, err = sweep.communicate(timeout=120)
     finally:
         if sweep.poll() is None:

@@ -26,6 +26,12 @@ GOOD_SPACE = "training.optimizer_params.learning_rate: {low: 1.0e-4, high: 1.0e-
         (GOOD_SPACE, ["--gpus", "0,x"], "--gpus '0,x'"),
         (GOOD_SPACE, ["--override", "training.max_epochs=0"], "training.max_epochs"),
         (GOOD_SPACE, ["--study-name", "x' or '1'='1"], "--study-name"),
+        (
+            "model.heatmap_loss_type: {choices: [mse, kl]}\n"
+            "training.train_batch_size: {choices: [8, 16], when: {model.heatmap_loss_type: kl}}\n",
+            ["--sampler", "grid"],
+            "has a 'when' condition",
+        ),
     ],
 )
 def test_bad_space_or_argument(

@@ -20,6 +20,10 @@ from sweeper.study.study import Objective, finished, open_study, state_counts
         ("postgresql+psycopg://:s3cret@db/optuna", "postgresql+psycopg://***@db/optuna"),
         ("postgresql://ana@db/optuna", "postgresql://ana@db/optuna"),
         ("sqlite:////tmp/x/optuna.db", "sqlite:////tmp/x/optuna.db"),
+        (
+            "postgresql://db/optuna?user=ana&password=s3cret",
+            "postgresql://db/optuna?user=ana&password=***",
+        ),
     ],
 )
 def test_redact(url: str, shown: str) -> None:
