@@ -17,7 +17,7 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from sweeper.study.storage import default_storage_url
+from sweeper.study.storage import default_storage_url, open_storage
 from sweeper.tracking.mlflow_runs import default_tracking_uri
 from tests.conftest import REPO
 from tests.sweeper.conftest import SWEEP_FAST, cli, overrides, write_space
@@ -49,7 +49,10 @@ def _runs(client: MlflowClient, study: str) -> tuple[list, list]:
 
 
 def _study(root: Path, name: str) -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=default_storage_url(root))
+    # through open_storage: its file lock keeps this reader from racing a sweep's table creation
+    return optuna.load_study(
+        study_name=name, storage=open_storage(default_storage_url(root), heartbeat_seconds=60)
+    )
 
 
 def test_three_trial_sweep_is_tracked_and_promoted(
@@ -237,7 +240,6 @@ def test_killed_sweep_resumes_without_losing_or_repeating_trials(
     first = subprocess.Popen(
         command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    storage = default_storage_url(root)
     deadline = time.monotonic() + 300
     try:
         # wait until one trial is complete and the next has trained for a moment
@@ -247,7 +249,7 @@ def test_killed_sweep_resumes_without_losing_or_repeating_trials(
             if not (root / "optuna.db").is_file():
                 continue
             try:
-                trials = optuna.load_study(study_name="resume", storage=storage).trials
+                trials = _study(root, "resume").trials
             except KeyError:  # the study is not created yet
                 continue
             complete = [t for t in trials if t.state == TrialState.COMPLETE]
@@ -260,14 +262,14 @@ def test_killed_sweep_resumes_without_losing_or_repeating_trials(
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
-    before = {t.number: t for t in optuna.load_study(study_name="resume", storage=storage).trials}
+    before = {t.number: t for t in _study(root, "resume").trials}
     finished_before = {n: t for n, t in before.items() if t.state == TrialState.COMPLETE}
     killed = [n for n, t in before.items() if t.state == TrialState.RUNNING]
     assert finished_before and len(killed) == 1
 
     second = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, timeout=600)
     assert second.returncode == 0, second.stderr.decode()[-2000:]
-    after = optuna.load_study(study_name="resume", storage=storage).trials
+    after = _study(root, "resume").trials
     finished = [t for t in after if t.state == TrialState.COMPLETE]
     assert len(finished) == 3, [(t.number, t.state) for t in after]
     for number, trial in finished_before.items():  # kept as they were, not re-run
@@ -348,7 +350,7 @@ def test_ctrl_c_marks_the_running_trial_and_exits_130(sweep_data: Path, tmp_path
     try:
         while time.monotonic() < deadline:
             time.sleep(0.5)
-            assert sweep.poll() is None
+            assert sweep.poll() is None, sweep.communicate()[1].decode()[-2000:]
             if not (root / "optuna.db").is_file():
                 continue
             try:
