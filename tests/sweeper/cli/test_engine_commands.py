@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from sweeper.cli import main
 from tests.conftest import MIRROR_MOUSE, PEER_CONFIGS, require
+from tests.sweeper.conftest import cli, overrides
 
 FAST = [
     "data.image_resize_dims.height=64",
@@ -23,20 +22,6 @@ FAST = [
     "training.num_workers=0",
     "training.imgaug=default",
 ]
-
-
-def cli(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
-) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["sweeper", *map(str, args)])
-    with pytest.raises(SystemExit) as info:
-        main()
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
-
-
-def overrides(*items: str) -> list[str]:
-    return [arg for item in items for arg in ("--override", item)]
 
 
 def test_train_writes_outputs(synthetic_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:

@@ -1,0 +1,121 @@
+"""Engine commands: train one model, validate a config, write the synthetic example data."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+from rich.text import Text
+
+from pose.errors import PoseError
+from sweeper.cli.app import ConfigArg, OverrideOpt, app, console, err_console, user_errors
+
+if TYPE_CHECKING:
+    from pose.config import PoseConfig
+
+
+def _print_warnings(cfg: PoseConfig) -> None:
+    from pose.config import config_warnings
+
+    for warning in config_warnings(cfg):
+        err_console.print(
+            Text.assemble(("warning", "yellow"), f": {warning}"), highlight=False, soft_wrap=True
+        )
+
+
+def _default_output_dir() -> Path:
+    return Path("outputs") / (now := datetime.now()).strftime("%Y-%m-%d") / now.strftime("%H-%M-%S")
+
+
+@app.command()
+@user_errors
+def train(
+    config: ConfigArg,
+    override: OverrideOpt = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option("--output-dir", help="Where to write outputs (default outputs/DATE/TIME)."),
+    ] = None,
+) -> None:
+    """Train one model; writes config.yaml, best.ckpt, predictions CSVs and metrics.json."""
+    from pose.config import load_config
+    from pose.train import train as run_training
+
+    cfg = load_config(config, override or [])
+    _print_warnings(cfg)
+    out = output_dir or _default_output_dir()
+    result = run_training(cfg, out)
+    m = result.metrics
+    err = m.get("pixel_error", {})
+    fmt = lambda v: "n/a" if v is None else f"{v:.2f} px"  # noqa: E731
+    console.print(
+        f"[bold green]done[/] in {m.get('wall_seconds', 0):.0f} s ({m.get('epochs_run')} epochs, "
+        f"{m.get('train_images_per_second', 0):.1f} images/s, {m.get('precision')}); pixel error "
+        f"train {fmt(err.get('train'))}, val {fmt(err.get('validation'))}, test {fmt(err.get('test'))}"
+    )
+    console.print(f"outputs in [bold]{escape(str(result.output_dir))}[/]")
+
+
+@app.command()
+@user_errors
+def validate(config: ConfigArg, override: OverrideOpt = None) -> None:
+    """Load and check a config and its labeled data; print a short summary."""
+    from pose.config import load_config, untrainable_reason
+    from pose.data import check_data
+
+    cfg = load_config(config, override or [])
+    _print_warnings(cfg)
+    t, d, m = cfg.training, cfg.data, cfg.model
+    line = lambda text: console.print(text, markup=False, highlight=False)  # noqa: E731
+    # multiview label files are checked once multiview training exists; say so below
+    summary = None if isinstance(d.csv_file, list) else check_data(cfg)
+    console.print(f"[bold green]valid[/]: {escape(str(config))}")
+    if summary is not None:
+        line(
+            f"  data      {summary.num_frames} labeled frames in {d.data_dir} ({summary.csv_path.name})"
+        )
+        line(f"  keypoints {len(summary.keypoint_names)}: {', '.join(summary.keypoint_names)}")
+    line(f"  images    resized to {d.image_resize_dims.height}x{d.image_resize_dims.width} (h x w)")
+    line(
+        f"  model     {m.model_type}, backbone {m.backbone}, loss {m.heatmap_loss_type}, "
+        f"losses_to_use {list(m.losses_to_use)}"
+    )
+    length = f"{t.max_steps} steps" if t.step_based else f"{t.min_epochs}-{t.max_epochs} epochs"
+    imgaug = t.imgaug if isinstance(t.imgaug, str) else "custom"
+    line(
+        f"  training  {length}, batch {t.train_batch_size}, {t.optimizer} "
+        f"lr {t.optimizer_params.learning_rate:g}, imgaug {imgaug}"
+    )
+    reason = untrainable_reason(cfg)
+    if reason:
+        console.print(
+            f"[yellow]warning[/]: loads as a Lightning Pose config, but cannot be trained here yet: {escape(reason)}"
+        )
+
+
+@app.command("example-data")
+@user_errors
+def example_data(
+    directory: Annotated[
+        Path, typer.Argument(help="Directory to create the synthetic data set in.")
+    ],
+    n_images: Annotated[int, typer.Option(min=10, help="Labeled images to render.")] = 200,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Write a synthetic labeled data set with known keypoints, a video, and a config.yaml."""
+    from pose.data.synthetic import make_example_dataset
+
+    config = directory / "config.yaml"
+    if directory.exists() and any(directory.iterdir()):
+        if not (config.is_file() and (directory / "CollectedData.csv").is_file()):
+            raise PoseError(
+                f"{directory} is not empty; choose a new directory for the example data"
+            )
+        console.print(f"example data already in {escape(str(directory))}; reusing it")
+    else:
+        config = make_example_dataset(directory, n_images=n_images, seed=seed)
+        console.print(f"wrote synthetic data set and config: [bold]{escape(str(config))}[/]")
+    console.print(f"train it with: sweeper train {escape(str(config))}")

@@ -1,0 +1,296 @@
+"""Sweep commands: run a sweep, report a study, promote its best model, serve the MLflow UI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.text import Text
+
+from pose.errors import PoseError
+from sweeper.cli.app import ConfigArg, OverrideOpt, app, console, err_console, user_errors
+
+
+def _quiet_libraries() -> None:
+    """Optuna's and MLflow's info logs and experimental-API warnings would bury the live view."""
+    import logging
+    import warnings
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
+    warnings.filterwarnings("ignore", message="All-NaN slice encountered")  # pruning a NaN trial
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+StorageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--storage",
+        help="Optuna storage URL, e.g. postgresql://user@host/db (default sqlite mlruns/optuna.db).",
+    ),
+]
+TrackingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        help="MLflow tracking URI, e.g. http://host:5000 (default sqlite mlruns/mlflow.db).",
+    ),
+]
+RootOpt = Annotated[
+    Path,
+    typer.Option("--root", help="Directory of the embedded stores.", show_default=True),
+]
+
+
+@app.command()
+@user_errors
+def run(
+    base_config: ConfigArg,
+    space: Annotated[
+        list[Path],
+        typer.Option("--space", "-s", help="Search-space YAML file (repeatable; files merge)."),
+    ],
+    n_trials: Annotated[
+        int,
+        typer.Option(
+            "--n-trials", "-n", help="Finished (complete or pruned) trials the study should reach."
+        ),
+    ],
+    study_name: Annotated[
+        str | None,
+        typer.Option("--study-name", help="Optuna study (default: the base config's file name)."),
+    ] = None,
+    storage: StorageOpt = None,
+    tracking_uri: TrackingOpt = None,
+    experiment: Annotated[
+        str | None, typer.Option("--experiment", help="MLflow experiment (default: study name).")
+    ] = None,
+    sampler: Annotated[str, typer.Option(help="tpe, random, grid or cmaes.")] = "tpe",
+    pruner: Annotated[str, typer.Option(help="median, hyperband or none.")] = "median",
+    pruner_startup_trials: Annotated[
+        int, typer.Option(min=0, help="Trials that finish before the pruner may stop any.")
+    ] = 5,
+    pruner_warmup_epochs: Annotated[
+        int, typer.Option(min=0, help="Epochs each trial runs before it may be pruned.")
+    ] = 0,
+    metric: Annotated[
+        str, typer.Option(help="Objective: val/pixel_error (original pixels), val/loss, ...")
+    ] = "val/pixel_error",
+    direction: Annotated[str, typer.Option(help="minimize or maximize.")] = "minimize",
+    seed: Annotated[int | None, typer.Option(help="Sampler seed.")] = None,
+    timeout: Annotated[
+        float | None, typer.Option(help="Start no new trial after this many seconds.")
+    ] = None,
+    override: OverrideOpt = None,
+    parallel: Annotated[
+        int | None,
+        typer.Option(help="Trials at once in this process (default: 1 on CPU, one per GPU)."),
+    ] = None,
+    gpus: Annotated[
+        str | None, typer.Option(help="GPU ids to use, one trial per GPU, e.g. 0,1.")
+    ] = None,
+    heartbeat: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Seconds between trial heartbeats; a trial silent for 2x is retried."
+        ),
+    ] = 30,
+    keep_outputs: Annotated[
+        bool, typer.Option(help="Keep each trial's files under ROOT/trials after logging.")
+    ] = False,
+    root: RootOpt = Path("mlruns"),
+) -> None:
+    """Sweep a base config over search spaces: Optuna trials, each tracked as an MLflow run."""
+    from rich.live import Live
+
+    from sweeper.cli.progress import ended_line, render
+    from sweeper.study.storage import redact
+    from sweeper.sweep import SweepInterrupted, SweepOptions, SweepView, run_sweep
+
+    _quiet_libraries()
+    gpu_ids = None
+    if gpus is not None:
+        try:
+            gpu_ids = [int(g) for g in gpus.split(",") if g.strip()]
+        except ValueError:
+            raise PoseError(
+                f"--gpus {gpus!r}: expected comma-separated GPU ids, e.g. 0,1"
+            ) from None
+    opts = SweepOptions(
+        base_config=base_config,
+        spaces=list(space),
+        n_trials=n_trials,
+        study_name=study_name,
+        storage=storage,
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+        sampler=sampler,
+        pruner=pruner,
+        pruner_startup_trials=pruner_startup_trials,
+        pruner_warmup_epochs=pruner_warmup_epochs,
+        seed=seed,
+        timeout=timeout,
+        overrides=list(override or []),
+        parallel=parallel,
+        gpus=gpu_ids,
+        metric=metric,
+        direction=direction,
+        root=root,
+        heartbeat_seconds=heartbeat,
+        keep_outputs=keep_outputs,
+    )
+    seen: set[int] = set()
+    first = True
+
+    with Live(console=console, refresh_per_second=2, transient=True) as live:
+
+        def on_tick(view: SweepView) -> None:
+            nonlocal first
+            for trial in view.ended:
+                if trial.number not in seen:
+                    seen.add(trial.number)
+                    if not first:
+                        live.console.print(ended_line(trial, view.metric))
+            first = False
+            live.update(render(view))
+
+        try:
+            summary = run_sweep(opts, on_tick)
+        except SweepInterrupted as err:
+            live.stop()
+            err_console.print(Text.assemble(("interrupted", "bold yellow"), f": {err}"))
+            raise typer.Exit(130) from None
+    c = summary.counts
+    console.print(
+        f"[bold green]study {escape(summary.study)}[/]: {c.get('COMPLETE', 0)} complete, "
+        f"{c.get('PRUNED', 0)} pruned, {c.get('FAIL', 0)} failed"
+    )
+    if summary.best is not None:
+        console.print(
+            f"best trial {summary.best.number}: {opts.metric} = {summary.best.value:.4g}  "
+            f"{escape(str(summary.best.params))}"
+        )
+    ui = "sweeper ui" if tracking_uri is None else f"open {redact(tracking_uri)}"
+    console.print(f"compare trials: {ui}")
+    where = "".join(
+        f" {flag} {value}"
+        for flag, value in (
+            ("--storage", storage and redact(storage)),
+            ("--tracking-uri", tracking_uri and redact(tracking_uri)),
+            ("--root", None if root == Path("mlruns") else root),
+        )
+        if value
+    )
+    console.print(
+        f"promote the best: sweeper promote {escape(summary.study)} --model-name NAME"
+        + escape(where)
+    )
+
+
+StudyArg = Annotated[str, typer.Argument(help="Optuna study name.", show_default=False)]
+
+
+def _storage_url(storage: str | None, root: Path) -> str:
+    from sweeper.study.storage import default_storage_url, sqlite_path
+
+    url = storage or default_storage_url(root)
+    path = sqlite_path(url)
+    if path is not None and not path.is_file():
+        raise PoseError(
+            f"no sweep store at {path}; run `sweeper run` first or pass --storage/--root"
+        )
+    return url
+
+
+@app.command()
+@user_errors
+def report(
+    study: StudyArg,
+    storage: StorageOpt = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write an HTML report with Optuna's plots.")
+    ] = None,
+    root: RootOpt = Path("mlruns"),
+) -> None:
+    """Print a table of a study's trials: number, state, params, metric, duration."""
+    _quiet_libraries()
+    from sweeper.study.report import trials_table, write_html_report
+    from sweeper.study.storage import open_storage
+    from sweeper.study.study import load_existing_study
+
+    loaded = load_existing_study(study, open_storage(_storage_url(storage, root), 60))
+    console.print(trials_table(loaded))
+    if html is not None:
+        write_html_report(loaded, html)
+        console.print(f"HTML report: [bold]{escape(str(html))}[/]")
+
+
+@app.command()
+@user_errors
+def promote(
+    study: StudyArg,
+    model_name: Annotated[
+        str, typer.Option("--model-name", help="Registered model name in the MLflow registry.")
+    ],
+    alias: Annotated[str, typer.Option(help="Alias to point at the new version.")] = "champion",
+    storage: StorageOpt = None,
+    tracking_uri: TrackingOpt = None,
+    root: RootOpt = Path("mlruns"),
+) -> None:
+    """Register the study's best completed trial's model in the MLflow model registry."""
+    _quiet_libraries()
+    from sweeper.promote import promote_best
+    from sweeper.tracking.mlflow_runs import default_tracking_uri
+
+    promoted = promote_best(
+        study,
+        _storage_url(storage, root),
+        tracking_uri or default_tracking_uri(root),
+        model_name,
+        alias,
+    )
+    console.print(
+        f"[bold green]promoted[/] trial {promoted.trial_number} ({promoted.value:.4g}) as "
+        f"{escape(promoted.model_name)} version {promoted.version}, alias {escape(promoted.alias)}"
+    )
+    console.print(f'load it with mlflow.pyfunc.load_model("{escape(promoted.uri)}")')
+
+
+@app.command()
+@user_errors
+def ui(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,
+    root: RootOpt = Path("mlruns"),
+) -> None:
+    """Serve the MLflow UI for the embedded store, on 127.0.0.1 only."""
+    import os
+    import sys
+
+    from sweeper.tracking.mlflow_runs import default_artifact_root, default_tracking_uri
+
+    db = (root / "mlflow.db").resolve()
+    if not db.is_file():
+        raise PoseError(f"no MLflow store at {db}; run `sweeper run` first or pass --root")
+    console.print(f"MLflow UI on http://127.0.0.1:{port} (Ctrl-C to stop)")
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        default_tracking_uri(root),
+        "--default-artifact-root",
+        default_artifact_root(root).as_uri(),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    sys.stdout.flush()
+    os.execv(sys.executable, command)  # the server replaces this process: signals reach it
