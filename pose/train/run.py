@@ -223,5 +223,13 @@ def train(
         "num_val_frames": int(len(datamodule.splits.validation)),
         "num_test_frames": int(len(datamodule.splits.test)),
     }
+    if cfg.eval.predict_vids_after_training:
+        # imported here: pose.predict builds on pose.train, not the other way round
+        from pose.predict.images import TrainedModel
+        from pose.predict.video import predict_videos_after_training
+
+        metrics["videos"] = predict_videos_after_training(
+            TrainedModel(module, cfg, precision), output_dir
+        )
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return TrainResult(output_dir, best_path, metrics)

@@ -119,3 +119,92 @@ def example_data(
         config = make_example_dataset(directory, n_images=n_images, seed=seed)
         console.print(f"wrote synthetic data set and config: [bold]{escape(str(config))}[/]")
     console.print(f"train it with: sweeper train {escape(str(config))}")
+
+
+@app.command()
+@user_errors
+def predict(
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="Training output dir, runs:/RUN_ID or models:/NAME@ALIAS.", show_default=False
+        ),
+    ],
+    videos: Annotated[
+        list[Path], typer.Argument(help="Video files or directories of videos.", show_default=False)
+    ],
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--output-dir",
+            help="Where video_preds/ goes (default: the model's directory, or the current one).",
+        ),
+    ] = None,
+    save_video: Annotated[
+        bool, typer.Option("--save-video", help="Also write labeled videos (h264 mp4).")
+    ] = False,
+    reader: Annotated[str, typer.Option(help="Video reader: auto, pyav or opencv.")] = "auto",
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option("--tracking-uri", help="MLflow tracking URI for runs:/ and models:/ models."),
+    ] = None,
+) -> None:
+    """Predict keypoints on every frame of videos: DLC-style CSVs, temporal norms, labeled videos."""
+    import functools
+    import tempfile
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from pose.predict.images import load_trained
+    from pose.predict.video import find_videos, predict_video
+    from pose.video import open_video
+    from sweeper.tracking.mlflow_runs import default_tracking_uri
+    from sweeper.tracking.models import resolve_model
+
+    files = find_videos(list(videos))
+    if not files:
+        raise PoseError(
+            f"no videos ({', '.join(map(str, videos))}); expected .mp4/.avi/.mov/.mkv files"
+        )
+    local = not model.startswith(("runs:/", "models:/"))
+    out = output_dir or (Path(model) if local else Path.cwd())
+    with tempfile.TemporaryDirectory(prefix="sweeper-model-") as tmp:
+        config, checkpoint = resolve_model(model, tracking_uri or default_tracking_uri(), Path(tmp))
+        trained = load_trained(config, checkpoint)
+    failed = 0
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        for video in files:
+            try:
+                hint = open_video(video, reader).info.frame_count_hint or None
+                task = progress.add_task(video.name, total=hint)
+                done = predict_video(
+                    trained,
+                    video,
+                    out,
+                    reader=reader,
+                    save_video=save_video,
+                    on_batch=functools.partial(progress.advance, task),
+                )
+            except PoseError as err:  # one unreadable video does not stop the others
+                failed += 1
+                err_console.print(Text.assemble(("error", "bold red"), f": {err}"), highlight=False)
+                continue
+            progress.remove_task(task)
+            console.print(f"{escape(video.name)}: {done.frames} frames -> {escape(str(done.csv))}")
+            if done.labeled_video is not None:
+                console.print(f"  labeled video: {escape(str(done.labeled_video))}")
+    if failed:
+        raise typer.Exit(2)

@@ -172,12 +172,14 @@ class Tracker:
         )
 
     def log_artifacts(self, run_id: str, directory: Path) -> None:
-        """Top-level files of a trial's output directory, and its ``logs/`` folder."""
+        """A trial's output files, its ``logs/`` and its ``video_preds/`` (CSVs, labeled videos);
+        periodic checkpoints stay out (``best.ckpt`` is the model)."""
         for path in sorted(directory.iterdir()):
             if path.is_file():
                 self.client.log_artifact(run_id, str(path))
-        if (directory / "logs").is_dir():
-            self.client.log_artifacts(run_id, str(directory / "logs"), "logs")
+        for folder in ("logs", "video_preds"):
+            if (directory / folder).is_dir():
+                self.client.log_artifacts(run_id, str(directory / folder), folder)
 
     def log_file(self, run_id: str, path: Path, name: str) -> None:
         """Log ``path`` as the top-level artifact ``name``."""

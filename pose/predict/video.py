@@ -1,0 +1,175 @@
+"""Predict keypoints on every frame of a video, streaming: decode overlaps inference, memory is flat.
+
+Writes ``video_preds/<stem>.csv`` (DeepLabCut layout, one row per frame, original-video pixels),
+``video_preds/<stem>_temporal_norm.csv`` (per-keypoint distance moved since the previous frame) and,
+on request, ``video_preds/labeled_videos/<stem>_labeled.mp4``.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from pose.data.heatmaps import rescale_pixels
+from pose.errors import DataError
+from pose.models.outputs import decode_outputs
+from pose.predict.dlc_csv import predictions_frame, write_csv
+from pose.predict.images import TrainedModel
+from pose.train.precision import autocast
+from pose.video.labeled import write_labeled_video
+from pose.video.readers import open_video, resized_batches
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
+PREDICTIONS_DIR = "video_preds"
+_DONE = object()
+
+
+@dataclass
+class VideoPrediction:
+    video: Path
+    frames: int
+    csv: Path
+    temporal_norm_csv: Path
+    labeled_video: Path | None
+
+
+def find_videos(paths: list[Path]) -> list[Path]:
+    """Video files among ``paths`` (directories are searched one level deep), sorted."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)
+        elif path.exists():
+            found.append(path)
+        else:
+            raise DataError(f"video {path}: file not found")
+    return found
+
+
+def _prefetch(batches: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:
+    """Decode and resize in a thread (FFmpeg and OpenCV release the GIL) while the model runs."""
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    failure: list[BaseException] = []
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        buffer.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as err:  # re-raised in the consumer
+            failure.append(err)
+        finally:
+            buffer.put(_DONE)
+
+    thread = threading.Thread(target=produce, daemon=True, name="video-decode")
+    thread.start()
+    try:
+        while (item := buffer.get()) is not _DONE:
+            yield item
+    finally:
+        stop.set()  # the producer exits at its next put attempt
+        thread.join(timeout=5)
+    if failure:
+        raise failure[0]
+
+
+def temporal_norm(xy: np.ndarray) -> np.ndarray:
+    """``[N, K]`` distance each keypoint moved since the previous frame (NaN on the first)."""
+    out = np.full(xy.shape[:2], np.nan, dtype=np.float32)
+    if len(xy) > 1:
+        out[1:] = np.linalg.norm(np.diff(xy, axis=0), axis=-1)
+    return out
+
+
+@torch.inference_mode()
+def predict_video(
+    trained: TrainedModel,
+    video: str | Path,
+    output_dir: str | Path,
+    *,
+    reader: str = "auto",
+    save_video: bool = False,
+    batch_size: int | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> VideoPrediction:
+    """Predict every frame of ``video`` into ``output_dir/video_preds`` (see module docstring)."""
+    video = Path(video)
+    source = open_video(video, reader)
+    module, cfg = trained.module, trained.cfg
+    hw = cfg.data.image_resize_dims.hw
+    batch_size = batch_size or cfg.dali.base.predict.sequence_length
+    info = source.info
+    scale = torch.tensor(
+        [info.width / hw[1], info.height / hw[0]], device=module.device, dtype=torch.float32
+    )
+    xys, confs = [], []
+    for batch in _prefetch(resized_batches(source.frames(), hw, batch_size)):
+        images = torch.from_numpy(batch).permute(0, 3, 1, 2).to(module.device, non_blocking=True)
+        with autocast(module.device, trained.precision):
+            output = module(images)
+        xy, conf = decode_outputs(output, module.model.model_type, module.image_hw, module.stride)
+        xys.append(rescale_pixels(xy.float(), scale).cpu().numpy())
+        confs.append(conf.float().cpu().numpy())
+        if on_batch is not None:
+            on_batch(len(batch))
+    if not xys:
+        raise DataError(f"video {video}: no frames could be decoded")
+    xy_all, conf_all = np.concatenate(xys), np.concatenate(confs)
+
+    out = Path(output_dir) / PREDICTIONS_DIR
+    names = trained.keypoint_names
+    frames = np.arange(len(xy_all))
+    csv = out / f"{video.stem}.csv"
+    write_csv(predictions_frame([str(i) for i in frames], names, xy_all, conf_all), csv)
+    norm_csv = out / f"{video.stem}_temporal_norm.csv"
+    norms = pd.DataFrame(temporal_norm(xy_all), index=frames, columns=names)
+    write_csv(norms, norm_csv)
+    labeled = None
+    if save_video:
+        labeled = out / "labeled_videos" / f"{video.stem}_labeled.mp4"
+        write_labeled_video(
+            open_video(video, reader).frames(),
+            xy_all,
+            conf_all,
+            labeled,
+            info.fps,
+            cfg.eval.colormap,
+            cfg.eval.confidence_thresh_for_vid,
+        )
+    return VideoPrediction(video, len(xy_all), csv, norm_csv, labeled)
+
+
+def predict_videos_after_training(trained: TrainedModel, output_dir: Path) -> dict[str, Any]:
+    """``eval.predict_vids_after_training``: every video of ``eval.test_videos_directory``.
+
+    A video that cannot be read fails its own entry (``{"error": ...}``), never the training run.
+    """
+    cfg = trained.cfg
+    directory = cfg.eval.test_videos_directory
+    if not directory or not Path(directory).is_dir():
+        return {"error": f"eval.test_videos_directory {directory!r} is not a directory"}
+    results: dict[str, Any] = {}
+    for video in find_videos([Path(directory)]):
+        try:
+            done = predict_video(
+                trained, video, output_dir, save_video=cfg.eval.save_vids_after_training
+            )
+            results[video.name] = {"frames": done.frames}
+        except DataError as err:
+            results[video.name] = {"error": str(err)}
+    return results

@@ -1,0 +1,131 @@
+"""Video readers: stream a video as batches of frames resized like training images.
+
+One interface, several backends in a registry (``READERS``): CPU decoders here, GPU ones where a GPU
+and their package exist. A reader never holds more than one batch of frames, and yields exactly one
+frame per decoded video frame, in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from pose.errors import DataError
+from pose.registry import Registry
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: Path
+    width: int
+    height: int
+    fps: float
+    frame_count_hint: int  # from the container; the decoded count is authoritative
+
+
+class VideoReader(Protocol):
+    info: VideoInfo
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """Every frame as RGB uint8 ``[H, W, 3]`` at the video's own size, in order."""
+        ...
+
+
+ReaderFactory = Callable[[Path], VideoReader]
+READERS: Registry[ReaderFactory] = Registry("video reader")
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise DataError(f"video {path}: file not found")
+
+
+@READERS.register("pyav")
+class PyAVReader:
+    """FFmpeg through PyAV, decoding on CPU threads (the wheels bundle FFmpeg)."""
+
+    def __init__(self, path: Path) -> None:
+        import av
+
+        _check_file(path)
+        try:
+            with av.open(str(path)) as container:
+                stream = container.streams.video[0]
+                rate = float(stream.average_rate or stream.guessed_rate or 0)
+                self.info = VideoInfo(
+                    path, stream.width, stream.height, rate, int(stream.frames or 0)
+                )
+        except (av.FFmpegError, IndexError) as err:
+            raise DataError(f"video {path}: cannot be read as a video ({err})") from None
+
+    def frames(self) -> Iterator[np.ndarray]:
+        import av
+
+        try:
+            with av.open(str(self.info.path)) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                for frame in container.decode(stream):
+                    yield frame.to_ndarray(format="rgb24")
+        except av.FFmpegError as err:
+            raise DataError(f"video {self.info.path}: decoding failed ({err})") from None
+
+
+@READERS.register("opencv")
+class OpenCVReader:
+    """OpenCV's FFmpeg backend (BGR frames converted to RGB)."""
+
+    def __init__(self, path: Path) -> None:
+        _check_file(path)
+        capture = cv2.VideoCapture(str(path))
+        try:
+            if not capture.isOpened():
+                raise DataError(f"video {path}: cannot be read as a video")
+            self.info = VideoInfo(
+                path,
+                int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                float(capture.get(cv2.CAP_PROP_FPS)),
+                int(capture.get(cv2.CAP_PROP_FRAME_COUNT)),
+            )
+        finally:
+            capture.release()
+
+    def frames(self) -> Iterator[np.ndarray]:
+        capture = cv2.VideoCapture(str(self.info.path))
+        try:
+            while True:
+                ok, frame = capture.read()
+                if not ok:
+                    return
+                yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        finally:
+            capture.release()
+
+
+def open_video(path: str | Path, reader: str = "auto") -> VideoReader:
+    """A reader for ``path``: ``auto`` picks PyAV on CPU (GPU readers once registered)."""
+    name = "pyav" if reader == "auto" else reader
+    if name not in READERS:
+        raise DataError(f"--reader: {READERS.unknown_message(name)} (or auto)")
+    return READERS.get(name)(Path(path))
+
+
+def resized_batches(
+    frames: Iterator[np.ndarray], resize_hw: tuple[int, int], batch_size: int
+) -> Iterator[np.ndarray]:
+    """Frames resized as training images are (INTER_AREA), in uint8 batches ``[B, H, W, 3]``."""
+    height, width = resize_hw
+    batch: list[np.ndarray] = []
+    for frame in frames:
+        batch.append(cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA))
+        if len(batch) == batch_size:
+            yield np.stack(batch)
+            batch = []
+    if batch:
+        yield np.stack(batch)
