@@ -77,7 +77,11 @@ def test_three_trial_sweep_is_tracked_and_promoted(
         "none",
         "--seed",
         1,
-        *overrides(*SWEEP_FAST),
+        *overrides(
+            *SWEEP_FAST,
+            "eval.predict_vids_after_training=true",
+            "eval.save_vids_after_training=true",
+        ),
     )
     assert code == 0, err
     assert "3 complete, 0 pruned, 0 failed" in out
@@ -119,7 +123,9 @@ def test_three_trial_sweep_is_tracked_and_promoted(
         assert math.isclose(run.data.metrics["val_pixel_error"], trial.value, rel_tol=1e-9)
         files = {a.path for a in client.list_artifacts(run.info.run_id)}
         expected = {"config.yaml", "best.ckpt", "predictions.csv", "predictions_pixel_error.csv"}
-        assert expected | {"metrics.json", "trial.log", "logs"} <= files
+        assert expected | {"metrics.json", "trial.log", "logs", "video_preds"} <= files
+        videos = {a.path for a in client.list_artifacts(run.info.run_id, "video_preds")}
+        assert {"video_preds/synthetic.csv", "video_preds/labeled_videos"} <= videos
     assert not any((root / "trials" / "tiny").glob("trial-*")), "trial dirs are removed once logged"
 
     code, out, err = cli(monkeypatch, capsys, "promote", "tiny", "--model-name", "mouse")

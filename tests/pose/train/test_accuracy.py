@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -19,9 +20,12 @@ from tests.conftest import MIRROR_MOUSE, require
 
 @pytest.mark.slow
 def test_synthetic_training_beats_mean_pose_baseline(tmp_path: Path) -> None:
-    config = make_example_dataset(tmp_path / "data", n_images=200, n_video_frames=10, seed=3)
+    config = make_example_dataset(tmp_path / "data", n_images=200, n_video_frames=30, seed=3)
+    videos = ["eval.predict_vids_after_training=true", "eval.save_vids_after_training=true"]
     result = train(
-        load_config(config, ["training.num_workers=2"]), tmp_path / "run", progress_bar=False
+        load_config(config, ["training.num_workers=2", *videos]),
+        tmp_path / "run",
+        progress_bar=False,
     )
 
     labels = read_labels(tmp_path / "data" / "CollectedData.csv")
@@ -47,6 +51,26 @@ def test_synthetic_training_beats_mean_pose_baseline(tmp_path: Path) -> None:
     assert baseline > 20
     assert model_error < 0.25 * baseline, (model_error, baseline)
     assert model_error < 6.0
+
+    # eval.predict_vids_after_training: the synthetic video, one row per frame, near its truth
+    assert result.metrics["videos"] == {"synthetic.mp4": {"frames": 30}}
+    video_preds = read_predictions(tmp_path / "run" / "video_preds" / "synthetic.csv")
+    truth_video = read_labels(tmp_path / "data" / "ground_truth" / "synthetic.csv").keypoints
+    assert len(video_preds) == len(truth_video) == 30
+    video_xy = np.stack(
+        [
+            video_preds.xs("x", axis=1, level=2).to_numpy(float),
+            video_preds.xs("y", axis=1, level=2).to_numpy(float),
+        ],
+        -1,
+    )
+    video_error = np.linalg.norm(video_xy - truth_video, axis=-1)
+    assert np.nanmean(video_error) < 6.0, np.nanmean(video_error)
+    labeled = tmp_path / "run" / "video_preds" / "labeled_videos" / "synthetic_labeled.mp4"
+    with av.open(str(labeled)) as container:
+        stream = container.streams.video[0]
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+    assert len(decoded) == 30 and decoded[0].shape == (160, 192, 3)
 
 
 @pytest.mark.slow

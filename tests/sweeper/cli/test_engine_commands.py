@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pose.predict import read_predictions
 from tests.conftest import MIRROR_MOUSE, PEER_CONFIGS, require
 from tests.sweeper.conftest import cli, overrides
 
@@ -270,3 +271,32 @@ def test_validate_prints_config_warnings(synthetic_dir: Path, monkeypatch, capsy
     )
     assert code == 0
     assert "warning: training.unfreezing_epoch=40 >= training.max_epochs=40" in err
+
+
+def test_predict_videos_from_a_training_output(
+    synthetic_dir: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    run = tmp_path / "run"
+    code, _, err = cli(
+        monkeypatch,
+        capsys,
+        "train",
+        synthetic_dir / "config.yaml",
+        *overrides(*FAST),
+        "--output-dir",
+        run,
+    )
+    assert code == 0, err
+    video = synthetic_dir / "videos" / "synthetic.mp4"
+    code, out, err = cli(monkeypatch, capsys, "predict", run, video.parent, "--save-video")
+    assert code == 0, err
+    assert "synthetic.mp4: 24 frames" in out
+    preds = read_predictions(run / "video_preds" / "synthetic.csv")
+    assert len(preds) == 24 and preds.shape[1] == 5 * 3
+    assert (run / "video_preds" / "synthetic_temporal_norm.csv").is_file()
+    assert (run / "video_preds" / "labeled_videos" / "synthetic_labeled.mp4").stat().st_size > 0
+
+    code, _, err = cli(monkeypatch, capsys, "predict", run, tmp_path / "nope.mp4")
+    assert code == 2 and "nope.mp4: file not found" in err and len(err.strip().splitlines()) == 1
+    code, _, err = cli(monkeypatch, capsys, "predict", tmp_path, video)
+    assert code == 2 and "config.yaml not found" in err

@@ -1,0 +1,116 @@
+"""Video prediction: one row per frame, temporal norms, clear errors, memory flat in video length."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pose.config import build_config, read_config_file
+from pose.errors import DataError
+from pose.models.pose_model import build_model
+from pose.predict import read_predictions
+from pose.predict.images import TrainedModel
+from pose.predict.video import predict_video, temporal_norm
+from pose.train.module import PoseLightningModule
+from tests.conftest import MIRROR_MOUSE, REPO, require
+
+
+def random_model(config: Path, overrides: list[str] | None = None) -> TrainedModel:
+    """An untrained model of ``config`` (enough to check shapes, counts and streaming)."""
+    cfg = build_config(read_config_file(config), overrides or [])
+    model = build_model(
+        backbone=cfg.model.backbone,
+        model_type=cfg.model.model_type,
+        num_keypoints=len(cfg.data.keypoint_names or []),
+        image_hw=cfg.data.image_resize_dims.hw,
+        downsample_factor=cfg.data.downsample_factor,
+        pretrained=False,
+    )
+    return TrainedModel(PoseLightningModule(model, cfg).eval(), cfg, "32")
+
+
+def test_one_row_per_frame_and_temporal_norm(synthetic_dir: Path, tmp_path: Path) -> None:
+    video = require(MIRROR_MOUSE / "videos" / "test_vid.mp4")
+    trained = random_model(
+        synthetic_dir / "config.yaml",
+        ["data.image_resize_dims.height=64", "data.image_resize_dims.width=64"],
+    )
+    seen: list[int] = []
+    done = predict_video(trained, video, tmp_path, batch_size=100, on_batch=seen.append)
+    assert done.frames == 994 and sum(seen) == 994 and seen[-1] == 94
+    preds = read_predictions(done.csv)
+    assert len(preds) == 994 and list(preds.index[:3]) == [0, 1, 2]
+    x = preds.xs("x", axis=1, level=2).to_numpy(float)
+    y = preds.xs("y", axis=1, level=2).to_numpy(float)
+    assert x.min() >= -0.5 and x.max() <= 395.5 and y.max() <= 405.5  # original video pixels
+    norms = pd.read_csv(done.temporal_norm_csv, index_col=0)
+    assert list(norms.columns) == trained.keypoint_names and len(norms) == 994
+    assert norms.iloc[0].isna().all()
+    expected = np.linalg.norm(np.diff(np.stack([x, y], -1), axis=0), axis=-1)
+    assert np.allclose(norms.to_numpy()[1:], expected, atol=1e-3)
+
+
+def test_temporal_norm_known_values() -> None:
+    xy = np.array([[[0.0, 0.0]], [[3.0, 4.0]], [[3.0, 4.0]]])
+    assert np.allclose(temporal_norm(xy)[1:, 0], [5.0, 0.0]) and np.isnan(temporal_norm(xy)[0, 0])
+
+
+def test_unreadable_video_is_a_clear_error(synthetic_dir: Path, tmp_path: Path) -> None:
+    trained = random_model(synthetic_dir / "config.yaml")
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00" * 1000)
+    with pytest.raises(DataError, match="broken.mp4: cannot be read as a video"):
+        predict_video(trained, bad, tmp_path)
+    assert not (tmp_path / "video_preds").exists()
+
+
+_PEAK_RSS = """
+import json, resource, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from tests.pose.predict.test_video import random_model
+from pose.predict.video import predict_video
+trained = random_model(Path(sys.argv[2]), [f"data.image_resize_dims.{k}=64" for k in ("height", "width")])
+done = predict_video(trained, sys.argv[3], sys.argv[4], batch_size=32)
+print(json.dumps({"frames": done.frames, "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+@pytest.mark.slow
+def test_peak_memory_does_not_grow_with_video_length(synthetic_dir: Path, tmp_path: Path) -> None:
+    from pose.data.synthetic import render, video_poses
+    from pose.data.synthetic import write_video as write_synthetic
+
+    rng = np.random.default_rng(0)
+    background = np.full((160, 192, 3), 90, np.uint8)
+    poses = video_poses(240)
+    for name, repeats in (("short", 1), ("long", 10)):  # 240 and 2400 frames
+        frames = (render(p, background, rng) for _ in range(repeats) for p in poses)
+        write_synthetic(tmp_path / f"{name}.mp4", frames)  # type: ignore[arg-type]
+    peaks = {}
+    for name in ("short", "long"):
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                _PEAK_RSS,
+                str(REPO),
+                str(synthetic_dir / "config.yaml"),
+                str(tmp_path / f"{name}.mp4"),
+                str(tmp_path / name),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        peaks[name] = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (peaks["short"]["frames"], peaks["long"]["frames"]) == (240, 2400)
+    # holding the long video would take 2400 x 160 x 192 x 3 bytes = 221 MB
+    growth_mb = (peaks["long"]["peak_kb"] - peaks["short"]["peak_kb"]) / 1024
+    assert growth_mb < 40, peaks
