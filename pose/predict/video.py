@@ -25,7 +25,7 @@ from pose.predict.dlc_csv import predictions_frame, write_csv
 from pose.predict.images import TrainedModel
 from pose.train.precision import autocast
 from pose.video.labeled import write_labeled_video
-from pose.video.readers import open_video, resized_batches
+from pose.video.readers import batched, open_video
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
 PREDICTIONS_DIR = "video_preds"
@@ -118,7 +118,7 @@ def predict_video(
         [info.width / hw[1], info.height / hw[0]], device=module.device, dtype=torch.float32
     )
     xys, confs = [], []
-    for batch in _prefetch(resized_batches(source.frames(), hw, batch_size)):
+    for batch in _prefetch(batched(source.frames(hw), batch_size)):
         images = torch.from_numpy(batch).permute(0, 3, 1, 2).to(module.device, non_blocking=True)
         with autocast(module.device, trained.precision):
             output = module(images)

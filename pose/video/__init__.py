@@ -1,13 +1,13 @@
 """Videos: readers (a registry of CPU/GPU decoders) and labeled-video writing."""
 
 from pose.video.labeled import write_labeled_video
-from pose.video.readers import READERS, VideoInfo, VideoReader, open_video, resized_batches
+from pose.video.readers import READERS, VideoInfo, VideoReader, batched, open_video
 
 __all__ = [
     "READERS",
     "VideoInfo",
     "VideoReader",
     "open_video",
-    "resized_batches",
+    "batched",
     "write_labeled_video",
 ]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pose.errors import DataError
-from pose.video import READERS, open_video, resized_batches
+from pose.video import READERS, batched, open_video
 from tests.conftest import MIRROR_MOUSE, require
 
 
@@ -41,9 +41,9 @@ def test_synthetic_video_matches_its_ground_truth_length(reader: str, synthetic_
     assert np.abs(frames[0].astype(int) - reference.astype(int)).mean() < 2.0
 
 
-def test_resized_batches_keep_every_frame(synthetic_dir: Path) -> None:
-    frames = open_video(synthetic_dir / "videos" / "synthetic.mp4").frames()
-    batches = list(resized_batches(frames, (64, 128), batch_size=10))
+def test_batched_keep_every_frame(synthetic_dir: Path) -> None:
+    frames = open_video(synthetic_dir / "videos" / "synthetic.mp4").frames((64, 128))
+    batches = list(batched(frames, batch_size=10))
     assert [len(b) for b in batches] == [10, 10, 4]
     assert batches[0].shape[1:] == (64, 128, 3) and batches[0].dtype == np.uint8
 
