@@ -129,7 +129,11 @@ def _check_options(opts: SweepOptions) -> None:
 
 
 def _slots(opts: SweepOptions) -> list[str | None]:
-    """One entry per parallel trial: its CUDA_VISIBLE_DEVICES, or None on CPU."""
+    """One entry per parallel trial: its CUDA_VISIBLE_DEVICES, or None on CPU.
+
+    With GPUs (all visible ones unless ``--gpus`` picks some; ``--gpus ""`` means CPU), each trial
+    gets one GPU and runs with ``training.num_gpus=1``.
+    """
     gpus = opts.gpus
     if gpus is None:
         import torch
@@ -148,7 +152,10 @@ def _slots(opts: SweepOptions) -> list[str | None]:
             raise SweepError(
                 f"--parallel {parallel}: one trial per GPU, and only {len(gpus)} GPU(s) are in use"
             )
-        return [str(g) for g in gpus[:parallel]]
+        # a child's CUDA_VISIBLE_DEVICES names GPUs as this process's own variable does
+        inherited = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")]
+        inherited = [d for d in inherited if d]
+        return [inherited[g] if g < len(inherited) else str(g) for g in gpus[:parallel]]
     return [None] * (opts.parallel or 1)
 
 

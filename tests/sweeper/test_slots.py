@@ -1,0 +1,44 @@
+"""GPU slots: one trial per GPU, ids translated through the parent's CUDA_VISIBLE_DEVICES."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from sweeper.errors import SweepError
+from sweeper.sweep import SweepOptions, _slots
+
+
+def _opts(**kwargs) -> SweepOptions:
+    return SweepOptions(base_config=Path("c.yaml"), spaces=[], n_trials=1, **kwargs)
+
+
+@pytest.fixture
+def two_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+
+
+def test_one_trial_per_visible_gpu(two_gpus) -> None:
+    assert _slots(_opts()) == ["0", "1"]
+    assert _slots(_opts(parallel=1)) == ["0"]
+    assert _slots(_opts(gpus=[1])) == ["1"]
+    assert _slots(_opts(gpus=[])) == [None]  # --gpus "": CPU trials
+    with pytest.raises(SweepError, match="one trial per GPU"):
+        _slots(_opts(parallel=3))
+    with pytest.raises(SweepError, match="GPU 2 does not exist"):
+        _slots(_opts(gpus=[0, 2]))
+
+
+def test_ids_follow_the_parents_visible_devices(two_gpus, monkeypatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    assert _slots(_opts()) == ["3", "5"]
+
+
+def test_cpu_slots(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert _slots(_opts()) == [None]
+    assert _slots(_opts(parallel=2)) == [None, None]
