@@ -112,9 +112,9 @@ class Tracker:
         runs = self.client.search_runs(
             [self.experiment_id],
             filter_string=f"tags.`{TAG_STUDY}` = '{study}' and tags.`{TAG_ROLE}` = 'parent'",
-            order_by=["attributes.start_time ASC"],
         )
-        return list(runs)
+        # every worker must pick the same one, even when two were created in the same millisecond
+        return sorted(runs, key=lambda run: (run.info.start_time, run.info.run_id))
 
     def finish_parent(
         self,
