@@ -119,6 +119,10 @@ def example_data(
         config = make_example_dataset(directory, n_images=n_images, seed=seed)
         console.print(f"wrote synthetic data set and config: [bold]{escape(str(config))}[/]")
     console.print(f"train it with: sweeper train {escape(str(config))}")
+    console.print(
+        f"sweep it with: sweeper run {escape(str(config))} "
+        "--space configs/search_spaces/quickstart.yaml --n-trials 4"
+    )
 
 
 @app.command()
