@@ -25,7 +25,7 @@ from bench._common import BASE_CONFIG, MIRROR_MOUSE, machine  # noqa: E402
 from pose.config import load_config  # noqa: E402
 from pose.data import read_labels  # noqa: E402
 from pose.models.outputs import decode_outputs  # noqa: E402
-from pose.models.pose_model import build_model  # noqa: E402
+from pose.models.pose_model import build_model_for  # noqa: E402
 from pose.predict.images import TrainedModel  # noqa: E402
 from pose.predict.video import predict_video  # noqa: E402
 from pose.train.module import PoseLightningModule  # noqa: E402
@@ -48,14 +48,7 @@ def build(batch_size: int | None) -> TrainedModel:
     cfg.data.keypoint_names, cfg.data.num_keypoints = names, len(names)
     if batch_size:
         cfg.dali.base.predict.sequence_length = batch_size
-    model = build_model(
-        backbone=cfg.model.backbone,
-        model_type=cfg.model.model_type,
-        num_keypoints=len(names),
-        image_hw=cfg.data.image_resize_dims.hw,
-        downsample_factor=cfg.data.downsample_factor,
-        pretrained=False,
-    )
+    model = build_model_for(cfg, pretrained=False)
     accelerator = pick_accelerator(1)
     device = "cuda" if accelerator == "gpu" else "cpu"
     module = PoseLightningModule(model, cfg, channels_last=True).to(device).eval()

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
 from pose.models.backbones import Backbone, build_backbone
 from pose.models.heads import HEADS
+
+if TYPE_CHECKING:
+    from pose.config import PoseConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -79,3 +83,18 @@ def build_model(
     canonical_type = HEADS.canonical(model_type)
     head = HEADS.get(canonical_type)(net.out_channels, num_keypoints, net.stride, downsample_factor)
     return PoseModel(net, head, canonical_type, num_keypoints, image_hw, downsample_factor)
+
+
+def build_model_for(cfg: PoseConfig, pretrained: bool) -> PoseModel:
+    """The network of a config whose keypoint names are known; ``model.backbone_weights`` names
+    the pretrained file when ``pretrained``."""
+    weights = cfg.model.backbone_weights
+    return build_model(
+        backbone=cfg.model.backbone,
+        model_type=cfg.model.model_type,
+        num_keypoints=len(cfg.data.keypoint_names or []),
+        image_hw=cfg.data.image_resize_dims.hw,
+        downsample_factor=cfg.data.downsample_factor,
+        pretrained=pretrained,
+        weights_path=Path(weights) if weights else None,
+    )

@@ -18,7 +18,7 @@ from pose.data.dataset import ImageCache
 from pose.data.heatmaps import rescale_pixels
 from pose.errors import DataError
 from pose.models.outputs import decode_outputs
-from pose.models.pose_model import build_model
+from pose.models.pose_model import build_model_for
 from pose.models.weights import read_state_dict
 from pose.train.module import PoseLightningModule
 from pose.train.precision import autocast, resolve_precision
@@ -44,14 +44,7 @@ def load_trained(
     cfg = load_config(config_path)
     if not cfg.data.keypoint_names:
         raise DataError(f"{config_path}: data.keypoint_names is empty; expected a resolved config")
-    model = build_model(
-        backbone=cfg.model.backbone,
-        model_type=cfg.model.model_type,
-        num_keypoints=len(cfg.data.keypoint_names),
-        image_hw=cfg.data.image_resize_dims.hw,
-        downsample_factor=cfg.data.downsample_factor,
-        pretrained=False,  # the checkpoint holds every weight
-    )
+    model = build_model_for(cfg, pretrained=False)  # the checkpoint holds every weight
     module = PoseLightningModule(model, cfg)
     state = read_state_dict(Path(checkpoint_path), "a trained model")
     module.load_state_dict(state)

@@ -18,7 +18,7 @@ from lightning.pytorch.strategies import DDPStrategy
 from pose.config import PoseConfig, save_config, untrainable_reason
 from pose.data import PoseDataModule
 from pose.errors import ConfigError, WeightsError
-from pose.models.pose_model import PoseModel, build_model
+from pose.models.pose_model import PoseModel, build_model_for
 from pose.models.weights import read_state_dict
 from pose.predict.labeled import predict_labeled, split_pixel_errors, write_labeled_predictions
 from pose.train.callbacks import BackboneUnfreeze, ThroughputTimer
@@ -126,14 +126,8 @@ def train(
 
     t = cfg.training
     L.seed_everything(t.rng_seed_model_pt, workers=True, verbose=False)
-    model = build_model(
-        backbone=cfg.model.backbone,
-        model_type=cfg.model.model_type,
-        num_keypoints=len(datamodule.keypoint_names),
-        image_hw=cfg.data.image_resize_dims.hw,
-        downsample_factor=cfg.data.downsample_factor,
-        pretrained=cfg.model.backbone_pretrained and not cfg.model.checkpoint,
-        weights_path=Path(cfg.model.backbone_weights) if cfg.model.backbone_weights else None,
+    model = build_model_for(
+        cfg, pretrained=cfg.model.backbone_pretrained and not cfg.model.checkpoint
     )
     if cfg.model.checkpoint:
         load_checkpoint_weights(model, cfg.model.checkpoint)

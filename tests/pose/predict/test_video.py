@@ -13,7 +13,7 @@ import pytest
 
 from pose.config import build_config, read_config_file
 from pose.errors import DataError
-from pose.models.pose_model import build_model
+from pose.models.pose_model import build_model_for
 from pose.predict import read_predictions
 from pose.predict.images import TrainedModel
 from pose.predict.video import predict_video, temporal_norm
@@ -24,14 +24,7 @@ from tests.conftest import MIRROR_MOUSE, REPO, require
 def random_model(config: Path, overrides: list[str] | None = None) -> TrainedModel:
     """An untrained model of ``config`` (enough to check shapes, counts and streaming)."""
     cfg = build_config(read_config_file(config), overrides or [])
-    model = build_model(
-        backbone=cfg.model.backbone,
-        model_type=cfg.model.model_type,
-        num_keypoints=len(cfg.data.keypoint_names or []),
-        image_hw=cfg.data.image_resize_dims.hw,
-        downsample_factor=cfg.data.downsample_factor,
-        pretrained=False,
-    )
+    model = build_model_for(cfg, pretrained=False)
     return TrainedModel(PoseLightningModule(model, cfg).eval(), cfg, "32")
 
 
