@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import tempfile
 import warnings
@@ -20,6 +19,7 @@ from sweeper.errors import SweepError
 from sweeper.promote.pyfunc import signature
 from sweeper.study.storage import redact
 from sweeper.study.study import ATTR_METRIC, ATTR_RUN_ID, best_complete_trial, load_existing_study
+from sweeper.tracking.models import resolve_model
 
 MODEL_CODE = Path(__file__).with_name("model_code.py")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,255}")
@@ -77,18 +77,14 @@ def promote_best(
             f"MLflow run {run_id} of trial {best.number} is not in {redact(tracking_uri)}; "
             "pass the --tracking-uri the sweep logged to"
         ) from None
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_tracking_uri(tracking_uri)  # for the fluent logging below
     mlflow.set_registry_uri(tracking_uri)
     with tempfile.TemporaryDirectory(prefix="sweeper-promote-") as tmp:
-        artifacts = {}
-        for key, name in (("config", "config.yaml"), ("checkpoint", "best.ckpt")):
-            try:
-                artifacts[key] = client.download_artifacts(run_id, name, tmp)
-            except (MlflowException, OSError):
-                raise SweepError(
-                    f"trial {best.number}: artifact {name} is missing from MLflow run {run_id}"
-                ) from None
+        try:
+            config, checkpoint = resolve_model(f"runs:/{run_id}", tracking_uri, Path(tmp))
+        except SweepError as err:
+            raise SweepError(f"trial {best.number}: {err}") from None
+        artifacts = {"config": str(config), "checkpoint": str(checkpoint)}
         keypoints = load_config(artifacts["config"]).data.keypoint_names or []
         with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
             # an input example would need an image file; the signature documents the input
