@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import signal
@@ -49,7 +50,7 @@ from sweeper.tracking.mlflow_runs import (
 )
 from sweeper.tracking.plots import write_study_plots
 from sweeper.trial.process import wait_until_ready, warm_up
-from sweeper.trial.runner import TrialContext, TrialStatus, run_one_trial
+from sweeper.trial.runner import TrialContext, TrialOutcome, TrialStatus, run_one_trial
 
 MAX_CONSECUTIVE_FAILURES = 3
 # study names become MLflow run names and search filters: keep them to a safe alphabet
@@ -209,21 +210,17 @@ class Sweep:
             )
         self.target = opts.n_trials
         if grid is not None:
-            size = 1
-            for values in grid.values():
-                size *= len(values)
-            self.target = min(self.target, size)
+            self.target = min(self.target, math.prod(len(values) for values in grid.values()))
         study_fp = fingerprint(
             json.dumps(_without_paths(self.space.base_raw), sort_keys=True, default=str),
             json.dumps([p.describe() for p in self.space.params], sort_keys=True, default=str),
             self.objective.name,
         )
         self._retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
-        sampler_seed = opts.seed
         self.study = open_study(
             self.study_name,
             self.storage,
-            SAMPLERS.get(opts.sampler)(sampler_seed, grid),
+            SAMPLERS.get(opts.sampler)(opts.seed, grid),
             PRUNERS.get(opts.pruner)(opts.pruner_startup_trials, opts.pruner_warmup_epochs),
             self.objective,
             study_fp,
@@ -290,6 +287,7 @@ class Sweep:
         started = time.monotonic()
         last_heartbeat = 0.0
         threads = self._threads_per_trial()
+        ctx = self._context()
         free = list(self.slots)
         futures: dict[Future, tuple[optuna.Trial, str | None]] = {}
         interrupted = False
@@ -306,7 +304,8 @@ class Sweep:
                             trial, slot = futures.pop(future)
                             free.append(slot)
                             self._record(future.result())
-                        counts = state_counts(self.study)
+                        view = self.view()  # one read of the study per tick
+                        counts = view.counts
                         done = finished(counts)
                         timed_out = (
                             self.opts.timeout is not None and now - started > self.opts.timeout
@@ -317,7 +316,7 @@ class Sweep:
                             or self._consecutive_failures >= MAX_CONSECUTIVE_FAILURES
                         )
                         if on_tick:
-                            on_tick(self.view())
+                            on_tick(view)
                         if stop and not futures:
                             break
                         can_start = (
@@ -328,7 +327,6 @@ class Sweep:
                             trial = self.study.ask()
                             # at once: a trial without any heartbeat is never found stale
                             self.storage.record_heartbeat(trial._trial_id)
-                            ctx = self._context()
                             future = pool.submit(run_one_trial, ctx, trial, slot, threads)
                             futures[future] = (trial, slot)
                             continue
@@ -389,7 +387,7 @@ class Sweep:
         for trial, _ in futures.values():
             self.storage.record_heartbeat(trial._trial_id)
 
-    def _record(self, outcome: Any) -> None:
+    def _record(self, outcome: TrialOutcome) -> None:
         if outcome.state == "FAIL":
             self._consecutive_failures += 1
             self._last_failure = outcome.reason

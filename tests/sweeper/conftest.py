@@ -28,6 +28,13 @@ def overrides(*items: str) -> list[str]:
     return [arg for item in items for arg in ("--override", item)]
 
 
+def run_args(data: Path, space: Path | str, n_trials: int, *extra: object) -> list[str]:
+    """``sweeper run`` arguments for ``data``'s config: ``run CONFIG --space SPACE -n N EXTRA...``."""
+    return ["run", str(data / "config.yaml"), "--space", str(space), "-n", str(n_trials)] + [
+        str(e) for e in extra
+    ]
+
+
 def cli(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: object
 ) -> tuple[int, str, str]:

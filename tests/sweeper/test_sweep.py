@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 from sweeper.study.storage import default_storage_url, open_storage
 from sweeper.tracking.mlflow_runs import default_tracking_uri
 from tests.conftest import REPO
-from tests.sweeper.conftest import SWEEP_FAST, cli, overrides, write_space
+from tests.sweeper.conftest import SWEEP_FAST, cli, overrides, run_args, write_space
 
 pytestmark = pytest.mark.slow
 
@@ -63,24 +63,23 @@ def test_three_trial_sweep_is_tracked_and_promoted(
     code, out, err = cli(
         monkeypatch,
         capsys,
-        "run",
-        sweep_data / "config.yaml",
-        "--space",
-        space,
-        "--n-trials",
-        3,
-        "--study-name",
-        "tiny",
-        "--sampler",
-        "random",
-        "--pruner",
-        "none",
-        "--seed",
-        1,
-        *overrides(
-            *SWEEP_FAST,
-            "eval.predict_vids_after_training=true",
-            "eval.save_vids_after_training=true",
+        *run_args(
+            sweep_data,
+            space,
+            3,
+            "--study-name",
+            "tiny",
+            "--sampler",
+            "random",
+            "--pruner",
+            "none",
+            "--seed",
+            1,
+            *overrides(
+                *SWEEP_FAST,
+                "eval.predict_vids_after_training=true",
+                "eval.save_vids_after_training=true",
+            ),
         ),
     )
     assert code == 0, err
@@ -175,21 +174,20 @@ def test_crashing_and_pruned_trials_end_in_the_right_states(
     code, out, err = cli(
         monkeypatch,
         capsys,
-        "run",
-        sweep_data / "config.yaml",
-        "--space",
-        space,
-        "-n",
-        3,
-        "--study-name",
-        "faults",
-        "--pruner-startup-trials",
-        2,
-        "--pruner-warmup-epochs",
-        1,
-        "--metric",
-        "val/loss",
-        *overrides(*SWEEP_FAST),
+        *run_args(
+            sweep_data,
+            space,
+            3,
+            "--study-name",
+            "faults",
+            "--pruner-startup-trials",
+            2,
+            "--pruner-warmup-epochs",
+            1,
+            "--metric",
+            "val/loss",
+            *overrides(*SWEEP_FAST),
+        ),
     )
     assert code == 0, err
     states = [t.state for t in _study(root, "faults").trials]
@@ -213,27 +211,41 @@ def test_crashing_and_pruned_trials_end_in_the_right_states(
     assert "trial 2 fail" in out and "trial 3 pruned" in out
 
 
-def _sweep_command(data: Path, space: Path) -> list[str]:
+def _sweep_command(data: Path, space: Path, study: str, n_trials: int, *extra: str) -> list[str]:
+    """``python -m sweeper run ...`` with the fast trial overrides (``extra`` comes after them,
+    so its overrides win) and no pruning."""
     return [
         sys.executable,
         "-m",
         "sweeper",
-        "run",
-        str(data / "config.yaml"),
-        "--space",
-        str(space),
-        "-n",
-        "3",
-        "--study-name",
-        "resume",
-        "--pruner",
-        "none",
+        *run_args(
+            data,
+            space,
+            n_trials,
+            "--study-name",
+            study,
+            "--pruner",
+            "none",
+            *overrides(*SWEEP_FAST),
+            *extra,
+        ),
+    ]
+
+
+def _five_epoch_command(data: Path, space: Path, study: str) -> list[str]:
+    """Trials of 5 epochs with a 1 s heartbeat: long enough to be caught mid-trial."""
+    return _sweep_command(
+        data,
+        space,
+        study,
+        3,
         "--heartbeat",
         "1",
-        *overrides(*[o.replace("max_epochs=3", "max_epochs=5") for o in SWEEP_FAST]),
+        "--override",
+        "training.max_epochs=5",
         "--override",
         "training.min_epochs=5",
-    ]
+    )
 
 
 def test_killed_sweep_resumes_without_losing_or_repeating_trials(
@@ -241,7 +253,7 @@ def test_killed_sweep_resumes_without_losing_or_repeating_trials(
 ) -> None:
     root = tmp_path / "mlruns"
     space = write_space(tmp_path / "space.yaml", LR_SPACE)
-    command = _sweep_command(sweep_data, space)
+    command = _five_epoch_command(sweep_data, space, "resume")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     first = subprocess.Popen(
         command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -298,22 +310,7 @@ def test_two_local_workers_share_one_study(sweep_data: Path, tmp_path: Path) -> 
     """Two ``sweeper run`` processes started together on fresh stores: no lock errors, one
     parent run, and together they top the study up to N finished trials."""
     space = write_space(tmp_path / "space.yaml", LR_SPACE)
-    command = [
-        sys.executable,
-        "-m",
-        "sweeper",
-        "run",
-        str(sweep_data / "config.yaml"),
-        "--space",
-        str(space),
-        "-n",
-        "2",
-        "--study-name",
-        "shared",
-        "--pruner",
-        "none",
-        *overrides(*SWEEP_FAST),
-    ]
+    command = _sweep_command(sweep_data, space, "shared", 2)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     workers = [
         subprocess.Popen(
@@ -340,8 +337,7 @@ def test_two_local_workers_share_one_study(sweep_data: Path, tmp_path: Path) -> 
 
 def test_ctrl_c_marks_the_running_trial_and_exits_130(sweep_data: Path, tmp_path: Path) -> None:
     space = write_space(tmp_path / "space.yaml", LR_SPACE)
-    command = _sweep_command(sweep_data, space)
-    command[command.index("resume")] = "stopped"
+    command = _five_epoch_command(sweep_data, space, "stopped")
     command += ["--override", "training.max_epochs=60", "--override", "training.min_epochs=60"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     sweep = subprocess.Popen(  # own process group: Ctrl-C in a terminal signals the whole group

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sweeper.conftest import SWEEP_FAST, cli, overrides, write_space
+from tests.sweeper.conftest import SWEEP_FAST, cli, overrides, run_args, write_space
 
 GOOD_SPACE = "training.optimizer_params.learning_rate: {low: 1.0e-4, high: 1.0e-2, log: true}\n"
 
@@ -40,16 +40,7 @@ def test_bad_space_or_argument(
     monkeypatch.chdir(tmp_path)
     path = write_space(tmp_path / "space.yaml", space)
     code, out, err = cli(
-        monkeypatch,
-        capsys,
-        "run",
-        sweep_data / "config.yaml",
-        "--space",
-        path,
-        "-n",
-        2,
-        *overrides(*SWEEP_FAST),
-        *args,
+        monkeypatch, capsys, *run_args(sweep_data, path, 2, *overrides(*SWEEP_FAST), *args)
     )
     assert code == 2, out + err
     assert message in err
@@ -59,14 +50,10 @@ def test_bad_space_or_argument(
 
 def test_missing_space_file_and_zero_trials(sweep_data: Path, tmp_path: Path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    code, _, err = cli(
-        monkeypatch, capsys, "run", sweep_data / "config.yaml", "--space", "nope.yaml", "-n", 1
-    )
+    code, _, err = cli(monkeypatch, capsys, *run_args(sweep_data, "nope.yaml", 1))
     assert code == 2 and "nope.yaml: search-space file not found" in err
     space = write_space(tmp_path / "space.yaml", GOOD_SPACE)
-    code, _, err = cli(
-        monkeypatch, capsys, "run", sweep_data / "config.yaml", "--space", space, "-n", 0
-    )
+    code, _, err = cli(monkeypatch, capsys, *run_args(sweep_data, space, 0))
     assert code == 2 and "--n-trials: expected a positive integer, got 0" in err
     assert not (tmp_path / "mlruns").exists()
 
@@ -74,18 +61,8 @@ def test_missing_space_file_and_zero_trials(sweep_data: Path, tmp_path: Path, mo
 def test_bad_storage_url_hides_password(sweep_data: Path, tmp_path: Path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     space = write_space(tmp_path / "space.yaml", GOOD_SPACE)
-    code, out, err = cli(
-        monkeypatch,
-        capsys,
-        "run",
-        sweep_data / "config.yaml",
-        "--space",
-        space,
-        "-n",
-        1,
-        "--storage",
-        "postgresql+nodriver://user:hunter2@127.0.0.1:1/db",
-    )
+    storage = "postgresql+nodriver://user:hunter2@127.0.0.1:1/db"
+    code, out, err = cli(monkeypatch, capsys, *run_args(sweep_data, space, 1, "--storage", storage))
     assert code == 2
     assert "--storage" in err and "hunter2" not in out + err and "***" in err
 
