@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import Callback
 from torch import nn
+
+_SUMMARY = "run_summary/"
 
 
 class BackboneUnfreeze(Callback):
@@ -93,6 +97,50 @@ class ThroughputTimer(Callback):
             self.epoch_images_per_second.append(
                 (self.images - self._epoch_images) / self._epoch_seconds
             )
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Publish the run's totals in ``callback_metrics``.
+
+        That dict is the state Lightning sends back to the main process from DDP ranks it spawned;
+        this callback's own attributes stay in the rank. Images are counted across ranks.
+        """
+        best = getattr(trainer.checkpoint_callback, "best_model_score", None)
+        metrics = trainer.callback_metrics
+        f64 = torch.float64
+        metrics[_SUMMARY + "train_seconds"] = torch.tensor(self.train_seconds, dtype=f64)
+        metrics[_SUMMARY + "images"] = torch.tensor(self.images * trainer.world_size)
+        metrics[_SUMMARY + "epochs_run"] = torch.tensor(self.epochs_run)
+        metrics[_SUMMARY + "steps_run"] = torch.tensor(trainer.global_step)
+        metrics[_SUMMARY + "epoch_images_per_second"] = torch.tensor(
+            [v * trainer.world_size for v in self.epoch_images_per_second], dtype=f64
+        )
+        if best is not None:
+            metrics[_SUMMARY + "best_score"] = best.detach().cpu().to(f64)
+
+
+@dataclass
+class TrainSummary:
+    """What a finished fit reports, read back from ``trainer.callback_metrics`` in any process."""
+
+    train_seconds: float
+    images: int
+    epochs_run: int
+    steps_run: int
+    epoch_images_per_second: list[float]
+    best_score: float | None
+
+    @classmethod
+    def from_trainer(cls, trainer: L.Trainer) -> TrainSummary:
+        m = trainer.callback_metrics
+        best = m.get(_SUMMARY + "best_score")
+        return cls(
+            train_seconds=float(m[_SUMMARY + "train_seconds"]),
+            images=int(m[_SUMMARY + "images"]),
+            epochs_run=int(m[_SUMMARY + "epochs_run"]),
+            steps_run=int(m[_SUMMARY + "steps_run"]),
+            epoch_images_per_second=[float(v) for v in m[_SUMMARY + "epoch_images_per_second"]],
+            best_score=None if best is None else float(best),
+        )
 
     @property
     def images_per_second(self) -> float:

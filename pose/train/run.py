@@ -21,7 +21,7 @@ from pose.errors import ConfigError, WeightsError
 from pose.models.pose_model import PoseModel, build_model_for
 from pose.models.weights import read_state_dict
 from pose.predict.labeled import predict_labeled, split_pixel_errors, write_labeled_predictions
-from pose.train.callbacks import BackboneUnfreeze, ThroughputTimer
+from pose.train.callbacks import BackboneUnfreeze, ThroughputTimer, TrainSummary
 from pose.train.module import PoseLightningModule
 from pose.train.precision import lightning_precision, pick_accelerator, resolve_precision
 
@@ -103,6 +103,11 @@ def _callbacks(
     return best, callbacks
 
 
+def _devices(accelerator: str, num_gpus: int) -> int:
+    """Processes to train in: one per GPU asked for (DDP when more than one), else one."""
+    return num_gpus if accelerator == "gpu" else 1
+
+
 def train(
     cfg: PoseConfig,
     output_dir: str | Path,
@@ -152,7 +157,7 @@ def train(
         if t.step_based
         else {"max_epochs": t.max_epochs, "min_epochs": t.min_epochs}
     )
-    devices = t.num_gpus if accelerator == "gpu" else 1
+    devices = _devices(accelerator, t.num_gpus)
     trainer = L.Trainer(
         accelerator=accelerator,
         devices=devices,
@@ -185,7 +190,8 @@ def train(
         source.replace(best_path)
         state = torch.load(best_path, map_location="cpu", weights_only=True)
         module.load_state_dict(state["state_dict"])
-    best_score = best_model.best_model_score
+    # read from callback_metrics, which DDP's spawned ranks send back (callback attributes stay there)
+    summary = TrainSummary.from_trainer(trainer)
 
     if not trainer.is_global_zero:
         return TrainResult(output_dir, best_path, {})
@@ -201,18 +207,19 @@ def train(
     )
     pixel_error = split_pixel_errors(predictions.errors, split_of_rows)
     metrics = {
-        "best_val_loss": float(best_score) if best_score is not None and has_val else None,
+        "best_val_loss": summary.best_score if has_val else None,
         "pixel_error": pixel_error,
         "val_pixel_error": pixel_error["validation"],
         "test_pixel_error": pixel_error["test"],
-        "epochs_run": timer.epochs_run,
-        "steps_run": trainer.global_step,
-        "train_seconds": round(timer.train_seconds, 3),
+        "epochs_run": summary.epochs_run,
+        "steps_run": summary.steps_run,
+        "train_seconds": round(summary.train_seconds, 3),
         "wall_seconds": round(wall_seconds, 3),
-        "train_images_per_second": round(timer.images_per_second, 2),
-        "train_images_per_second_by_epoch": [round(v, 2) for v in timer.epoch_images_per_second],
+        "train_images_per_second": round(summary.images_per_second, 2),
+        "train_images_per_second_by_epoch": [round(v, 2) for v in summary.epoch_images_per_second],
         "precision": precision,
         "accelerator": accelerator,
+        "devices": devices,
         "num_train_frames": int(len(datamodule.splits.train)),
         "num_val_frames": int(len(datamodule.splits.validation)),
         "num_test_frames": int(len(datamodule.splits.test)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -347,6 +348,25 @@ def test_num_workers_and_gpus_fall_back_to_cpu(synthetic_dir: Path, tmp_path: Pa
         tmp_path / "r",
     )
     assert result.metrics["accelerator"] == "cpu"
+
+
+def test_several_devices_train_with_ddp(
+    synthetic_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """num_gpus > 1 runs DDP in spawned ranks; CPU ranks (gloo) stand in for GPUs here."""
+    monkeypatch.setattr("pose.train.run._devices", lambda accelerator, num_gpus: 2)
+    out = tmp_path / "ddp"
+    result = run(fast_cfg(synthetic_dir, "training.train_batch_size=4"), out)
+    m = result.metrics
+    assert m["devices"] == 2
+    # each rank trains on its half of the train frames; totals come back from rank 0
+    steps_per_epoch = math.ceil(math.ceil(m["num_train_frames"] / 2) / 4)
+    assert (m["epochs_run"], m["steps_run"]) == (2, 2 * steps_per_epoch)
+    assert m["train_images_per_second"] > 0 and m["best_val_loss"] is not None
+    assert len(read_predictions(out / "predictions.csv")) == 40
+    state = torch.load(out / "best.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    best = {k: v for k, v in state.items() if k.endswith("weight")}
+    assert best and all(torch.isfinite(v).all() for v in best.values())
 
 
 def test_untrainable_lightning_pose_features_refused(synthetic_dir: Path, tmp_path: Path) -> None:
