@@ -4,7 +4,9 @@ Runs on ``../shared/data/mirror-mouse-example/videos/test_vid.mp4`` (994 frames,
 resnet18 heatmap model at 128x128 (random weights: speed does not depend on them) in the precision
 training would use on this machine. Rounds alternate the three measurements; medians are printed.
 
-    python bench/predict_fps.py [--rounds 3] [--reader pyav] [--batch-size N]
+    python bench/predict_fps.py [--rounds 3] [--reader opencv|pyav|dali] [--batch-size N]
+
+On a GPU with the ``gpu`` extra, ``auto`` decodes with DALI on the GPU.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from pose.predict.images import TrainedModel  # noqa: E402
 from pose.predict.video import predict_video  # noqa: E402
 from pose.train.module import PoseLightningModule  # noqa: E402
 from pose.train.precision import autocast, pick_accelerator, resolve_precision  # noqa: E402
-from pose.video import batched, open_video  # noqa: E402
+from pose.video import open_video  # noqa: E402
 
 VIDEO = MIRROR_MOUSE / "videos" / "test_vid.mp4"
 
@@ -65,9 +67,11 @@ def decoder_fps(trained: TrainedModel, reader: str) -> float:
     """Decode and resize to the model's input size, nothing else."""
     batch = trained.cfg.dali.base.predict.sequence_length
     start, frames = time.perf_counter(), 0
-    frames_ = open_video(VIDEO, reader).frames(trained.cfg.data.image_resize_dims.hw)
-    for chunk in batched(frames_, batch):
+    source = open_video(VIDEO, reader)
+    for chunk in source.batches(trained.cfg.data.image_resize_dims.hw, batch):
         frames += len(chunk)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()  # DALI's GPU frames
     return frames / (time.perf_counter() - start)
 
 

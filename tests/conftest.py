@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,6 +22,17 @@ def require(path: Path) -> Path:
     """Skip the calling test cleanly when ``../shared`` data is absent (as on a user's machine)."""
     if not path.exists():
         pytest.skip(f"{path} not available")
+    return path
+
+
+def write_mjpeg(path: Path, frames: list[np.ndarray], fps: float = 30.0) -> Path:
+    """An MJPEG ``.avi`` of BGR ``frames``: a codec DALI's CPU backend decodes (H.264 it does not)."""
+    writer = cv2.VideoWriter(
+        str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, frames[0].shape[1::-1]
+    )
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
     return path
 
 

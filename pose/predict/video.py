@@ -25,7 +25,7 @@ from pose.predict.dlc_csv import predictions_frame, write_csv
 from pose.predict.images import TrainedModel
 from pose.train.precision import autocast
 from pose.video.labeled import write_labeled_video
-from pose.video.readers import batched, open_video
+from pose.video.readers import open_video
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
 PREDICTIONS_DIR = "video_preds"
@@ -54,7 +54,7 @@ def find_videos(paths: list[Path]) -> list[Path]:
     return found
 
 
-def _prefetch(batches: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:
+def _prefetch(batches: Iterator[Any], depth: int = 2) -> Iterator[Any]:
     """Decode and resize in a thread (FFmpeg and OpenCV release the GIL) while the model runs."""
     buffer: queue.Queue = queue.Queue(maxsize=depth)
     failure: list[BaseException] = []
@@ -118,8 +118,8 @@ def predict_video(
         [info.width / hw[1], info.height / hw[0]], device=module.device, dtype=torch.float32
     )
     xys, confs = [], []
-    for batch in _prefetch(batched(source.frames(hw), batch_size)):
-        images = torch.from_numpy(batch).permute(0, 3, 1, 2).to(module.device, non_blocking=True)
+    for batch in _prefetch(source.batches(hw, batch_size)):
+        images = torch.as_tensor(batch).permute(0, 3, 1, 2).to(module.device, non_blocking=True)
         with autocast(module.device, trained.precision):
             output = module(images)
         xy, conf = decode_outputs(output, module.model.model_type, module.image_hw, module.stride)

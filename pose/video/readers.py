@@ -1,7 +1,7 @@
 """Video readers: stream a video as batches of frames resized like training images.
 
-One interface, several backends in a registry (``READERS``): CPU decoders here, GPU ones where a GPU
-and their package exist. A reader never holds more than one batch of frames, and yields exactly one
+One interface, several backends in a registry (``READERS``): CPU decoders here, NVIDIA DALI in
+``pose.video.dali``. A reader never holds more than a few batches of frames, and yields exactly one
 frame per decoded video frame, in order.
 """
 
@@ -14,6 +14,7 @@ from typing import Protocol
 
 import cv2
 import numpy as np
+import torch
 
 from pose.errors import DataError
 from pose.registry import Registry
@@ -36,6 +37,13 @@ class VideoReader(Protocol):
         images are) to ``resize_hw`` when given."""
         ...
 
+    def batches(
+        self, resize_hw: tuple[int, int] | None, batch_size: int
+    ) -> Iterator[np.ndarray | torch.Tensor]:
+        """The same frames stacked ``[B, H, W, 3]`` (the last batch may be shorter); GPU readers
+        yield tensors already on the GPU."""
+        ...
+
 
 ReaderFactory = Callable[[Path], VideoReader]
 
@@ -55,8 +63,18 @@ def _check_file(path: Path) -> None:
         raise DataError(f"video {path}: file not found")
 
 
+class _CPUReader:
+    """Batches stacked from frames decoded on the CPU."""
+
+    def frames(self, resize_hw: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+        raise NotImplementedError
+
+    def batches(self, resize_hw: tuple[int, int] | None, batch_size: int) -> Iterator[np.ndarray]:
+        return batched(self.frames(resize_hw), batch_size)
+
+
 @READERS.register("pyav")
-class PyAVReader:
+class PyAVReader(_CPUReader):
     """FFmpeg through PyAV, decoding on CPU threads (the wheels bundle FFmpeg)."""
 
     def __init__(self, path: Path) -> None:
@@ -87,7 +105,7 @@ class PyAVReader:
 
 
 @READERS.register("opencv")
-class OpenCVReader:
+class OpenCVReader(_CPUReader):
     """OpenCV's FFmpeg backend (BGR frames converted to RGB)."""
 
     def __init__(self, path: Path) -> None:
@@ -119,10 +137,17 @@ class OpenCVReader:
             capture.release()
 
 
+def default_reader() -> str:
+    """DALI when a GPU and DALI are present, else OpenCV (it decodes and converts colour with the
+    GIL released, about twice PyAV's rate)."""
+    from pose.video.dali import dali_available  # imported here: that module registers on ours
+
+    return "dali" if torch.cuda.is_available() and dali_available() else "opencv"
+
+
 def open_video(path: str | Path, reader: str = "auto") -> VideoReader:
-    """A reader for ``path``: ``auto`` picks OpenCV on CPU (it decodes and converts colour with
-    the GIL released, about twice PyAV's rate; GPU readers once registered)."""
-    name = "opencv" if reader == "auto" else reader
+    """A reader for ``path``; ``auto`` is ``default_reader()``."""
+    name = default_reader() if reader == "auto" else reader
     if name not in READERS:
         raise DataError(f"--reader: {READERS.unknown_message(name)} (or auto)")
     return READERS.get(name)(Path(path))

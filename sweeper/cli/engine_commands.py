@@ -147,7 +147,10 @@ def predict(
     save_video: Annotated[
         bool, typer.Option("--save-video", help="Also write labeled videos (h264 mp4).")
     ] = False,
-    reader: Annotated[str, typer.Option(help="Video reader: auto, pyav or opencv.")] = "auto",
+    reader: Annotated[
+        str,
+        typer.Option(help="Video reader: auto (DALI on a GPU, else OpenCV), dali, opencv or pyav."),
+    ] = "auto",
     tracking_uri: Annotated[
         str | None,
         typer.Option("--tracking-uri", help="MLflow tracking URI for runs:/ and models:/ models."),

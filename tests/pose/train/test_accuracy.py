@@ -3,6 +3,7 @@ and training on the real mirror-mouse example runs to completion."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -14,8 +15,11 @@ from pose.config import load_config
 from pose.data import read_labels
 from pose.data.synthetic import make_example_dataset
 from pose.predict import read_predictions
+from pose.predict.images import load_trained
+from pose.predict.video import predict_video
 from pose.train import train
-from tests.conftest import MIRROR_MOUSE, require
+from pose.video import open_video
+from tests.conftest import MIRROR_MOUSE, require, write_mjpeg
 
 
 @pytest.mark.slow
@@ -71,6 +75,27 @@ def test_synthetic_training_beats_mean_pose_baseline(tmp_path: Path) -> None:
         stream = container.streams.video[0]
         decoded = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
     assert len(decoded) == 30 and decoded[0].shape == (160, 192, 3)
+
+    # the DALI reader (its CPU backend, on an MJPEG copy of the video) predicts as well
+    if importlib.util.find_spec("nvidia.dali") is not None:
+        mjpeg = write_mjpeg(
+            tmp_path / "synthetic.avi",
+            [
+                f[:, :, ::-1]
+                for f in open_video(tmp_path / "data" / "videos" / "synthetic.mp4").frames()
+            ],
+        )
+        trained = load_trained(tmp_path / "run" / "config.yaml", tmp_path / "run" / "best.ckpt")
+        xy = {}
+        for reader in ("dali", "opencv"):
+            done = predict_video(trained, mjpeg, tmp_path / reader, reader=reader)
+            p = read_predictions(done.csv)
+            xy[reader] = np.stack(
+                [p.xs(c, axis=1, level=2).to_numpy(float) for c in ("x", "y")], -1
+            )
+        assert xy["dali"].shape == (30, truth_video.shape[1], 2)
+        assert np.nanmean(np.linalg.norm(xy["dali"] - truth_video, axis=-1)) < 6.0
+        assert np.nanmean(np.linalg.norm(xy["dali"] - xy["opencv"], axis=-1)) < 1.0
 
 
 @pytest.mark.slow
