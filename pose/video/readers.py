@@ -146,11 +146,17 @@ def default_reader() -> str:
 
 
 def open_video(path: str | Path, reader: str = "auto") -> VideoReader:
-    """A reader for ``path``; ``auto`` is ``default_reader()``."""
+    """A reader for ``path``; ``auto`` is ``default_reader()``, falling back to OpenCV for a
+    video DALI cannot decode (a codec NVDEC lacks)."""
     name = default_reader() if reader == "auto" else reader
     if name not in READERS:
         raise DataError(f"--reader: {READERS.unknown_message(name)} (or auto)")
-    return READERS.get(name)(Path(path))
+    try:
+        return READERS.get(name)(Path(path))
+    except DataError:
+        if reader != "auto" or name == "opencv":
+            raise
+        return READERS.get("opencv")(Path(path))
 
 
 def batched(frames: Iterator[np.ndarray], batch_size: int) -> Iterator[np.ndarray]:

@@ -61,8 +61,16 @@ def test_missing_video(tmp_path: Path) -> None:
         open_video(tmp_path / "nope.avi", "dali")
 
 
-def test_auto_picks_opencv_without_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_picks_dali_on_a_gpu_and_falls_back_to_opencv(
+    synthetic_dir: Path, mjpeg: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     assert default_reader() == "opencv"
+    assert type(open_video(mjpeg)).__name__ == "OpenCVReader"
     monkeypatch.setattr("torch.cuda.is_available", lambda: True)
     assert default_reader() == "dali"
+    # stand-in for a GPU: DALI's CPU backend, which reads the MJPEG video but not the H.264 one
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    monkeypatch.setattr("pose.video.readers.default_reader", lambda: "dali")
+    assert type(open_video(mjpeg)).__name__ == "DaliReader"
+    assert type(open_video(synthetic_dir / "videos" / "synthetic.mp4")).__name__ == "OpenCVReader"
