@@ -1,26 +1,87 @@
-"""Accuracy at equal epochs against Lightning Pose's reference on the mirror-mouse example.
+"""Accuracy at equal epochs against Lightning Pose on the mirror-mouse example.
 
 Trains configs/base/mirror-mouse-resnet18.yaml (Lightning Pose's own mirror-mouse-example settings
-with resnet18, 128x128, random init, imgaug dlc) for 10 and for 100 epochs and prints the mean test
-and validation pixel errors beside Lightning Pose 2.4.3's (52.7 px test after 10 epochs; 10.4 px test,
-6.6 px val after 100). Milestones are cleared because LP's [150, 200, 250] are never reached in
-these runs.
+with resnet18, 128x128, random init, imgaug dlc) for 10 and for 100 epochs, once per model seed
+(`training.rng_seed_model_pt`; the data split stays at seed 42), and prints the mean test,
+validation and train pixel errors per seed and their medians. Milestones are cleared because LP's
+[150, 200, 250] are never reached in these runs.
 
-    python bench/train_accuracy.py [--epochs 10 100]
+With --lp-python, Lightning Pose 2.4.3 itself trains the same config with the same seeds on the same
+machine (bench/lp_reference.py, run by that interpreter), and its errors print beside ours. Without
+it, LP's published figures are printed for reference (52.7 px test after 10 epochs; 10.4 px test,
+6.6 px val after 100, measured on another machine and torch version).
+
+    python bench/train_accuracy.py [--epochs 10 100] [--seeds 44 0 1] [--lp-python /path/to/python]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import BASE_CONFIG, MIRROR_MOUSE, machine  # noqa: E402
+from bench._common import BASE_CONFIG, MIRROR_MOUSE, REPO, machine  # noqa: E402
 
-LP_REFERENCE = {10: {"test": 52.7, "validation": None}, 100: {"test": 10.4, "validation": 6.6}}
+LP_PUBLISHED = {10: {"test": 52.7}, 100: {"test": 10.4, "validation": 6.6}}
+SPLITS = ("test", "validation", "train")
+
+
+def ours(epochs: int, seed: int) -> tuple[dict[str, float], float]:
+    from pose.config import load_config
+    from pose.train import train
+
+    cfg = load_config(
+        BASE_CONFIG,
+        [
+            f"data.data_dir={MIRROR_MOUSE}",
+            f"training.max_epochs={epochs}",
+            f"training.min_epochs={epochs}",
+            f"training.rng_seed_model_pt={seed}",
+            "training.lr_scheduler_params.multisteplr.milestones=[]",
+        ],
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        m = train(cfg, Path(tmp) / "run", progress_bar=False).metrics
+    return m["pixel_error"], m["wall_seconds"]
+
+
+def lightning_pose(python: str, epochs: int, seed: int) -> tuple[dict[str, float], float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run(
+            [
+                python,
+                str(REPO / "bench" / "lp_reference.py"),
+                f"--base-config={BASE_CONFIG}",
+                f"--peer-configs={REPO.parent / 'shared' / 'peer-configs'}",
+                f"--data-dir={MIRROR_MOUSE}",
+                f"--epochs={epochs}",
+                f"--seed={seed}",
+                f"--output-dir={Path(tmp) / 'lp'}",
+            ],
+            capture_output=True,
+            text=True,
+        )
+    if done.returncode != 0:
+        sys.exit(
+            f"Lightning Pose run failed (epochs {epochs}, seed {seed}):\n{done.stderr[-3000:]}"
+        )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return result["pixel_error"], result["wall_seconds"]
+
+
+def row(label: str, seed: str, errs: dict[str, float], minutes: float, lp: dict | None) -> str:
+    cells = (
+        f"{label:>7}{seed:>7}" + "".join(f"{errs[s]:>9.1f}" for s in SPLITS) + f"{minutes:>8.1f}"
+    )
+    if lp is not None:
+        cells += " |" + "".join(f"{lp['err'][s]:>9.1f}" for s in SPLITS) + f"{lp['min']:>8.1f}"
+    return cells
 
 
 def main() -> None:
@@ -28,37 +89,44 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--epochs", type=int, nargs="+", default=[10, 100])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[44])
+    parser.add_argument("--lp-python", help="python of an environment with lightning-pose 2.4.3")
     args = parser.parse_args()
     if not MIRROR_MOUSE.exists():
         sys.exit(f"needs {MIRROR_MOUSE}")
-    from pose.config import load_config
-    from pose.train import train
 
     print(f"machine: {machine()}")
-    print(f"config:  {BASE_CONFIG.name} on {MIRROR_MOUSE.name}")
-    print(
-        f"{'epochs':>7}{'test px':>10}{'LP test px':>12}{'val px':>9}{'LP val px':>11}{'train px':>10}{'minutes':>9}"
+    print(f"config:  {BASE_CONFIG.name} on {MIRROR_MOUSE.name}, model seeds {args.seeds}")
+    header = (
+        f"{'epochs':>7}{'seed':>7}" + "".join(f"{s[:5] + ' px':>9}" for s in SPLITS) + f"{'min':>8}"
     )
+    if args.lp_python:
+        header += " |" + "".join(f"{'LP ' + s[:5]:>9}" for s in SPLITS) + f"{'LP min':>8}"
+    print(header)
     for epochs in args.epochs:
-        cfg = load_config(
-            BASE_CONFIG,
-            [
-                f"data.data_dir={MIRROR_MOUSE}",
-                f"training.max_epochs={epochs}",
-                f"training.min_epochs={epochs}",
-                "training.lr_scheduler_params.multisteplr.milestones=[]",
-            ],
-        )
-        with tempfile.TemporaryDirectory() as tmp:
-            m = train(cfg, Path(tmp) / "run", progress_bar=False).metrics
-        ref = LP_REFERENCE.get(epochs, {})
-        fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
-        err = m["pixel_error"]
-        print(
-            f"{epochs:>7}{fmt(err['test']):>10}{fmt(ref.get('test')):>12}{fmt(err['validation']):>9}"
-            f"{fmt(ref.get('validation')):>11}{fmt(err['train']):>10}{m['wall_seconds'] / 60:>9.1f}",
-            flush=True,
-        )
+        runs: list[tuple[dict[str, float], float, dict | None]] = []
+        for seed in args.seeds:
+            errs, wall = ours(epochs, seed)
+            lp = None
+            if args.lp_python:
+                lp_errs, lp_wall = lightning_pose(args.lp_python, epochs, seed)
+                lp = {"err": lp_errs, "min": lp_wall / 60}
+            runs.append((errs, wall / 60, lp))
+            print(row(str(epochs), str(seed), errs, wall / 60, lp), flush=True)
+        if len(runs) > 1:
+            med = {s: statistics.median(r[0][s] for r in runs) for s in SPLITS}
+            lp_med = None
+            if args.lp_python:
+                lp_med = {
+                    "err": {s: statistics.median(r[2]["err"][s] for r in runs) for s in SPLITS},  # type: ignore[index]
+                    "min": statistics.median(r[2]["min"] for r in runs),  # type: ignore[index]
+                }
+            print(row(str(epochs), "median", med, statistics.median(r[1] for r in runs), lp_med))
+    published = "; ".join(
+        f"{e} epochs: " + ", ".join(f"{s} {v} px" for s, v in ref.items())
+        for e, ref in LP_PUBLISHED.items()
+    )
+    print(f"Lightning Pose 2.4.3 as published (another machine and torch): {published}")
 
 
 if __name__ == "__main__":
