@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -74,12 +75,15 @@ class PoseDataModule(L.LightningDataModule):
         generator = (
             torch.Generator().manual_seed(self.cfg.training.rng_seed_data_pt) if train else None
         )
+        # under DDP each rank iterates its own shard (Lightning swaps in a DistributedSampler)
+        ranks = self.trainer.world_size if self.trainer is not None else 1
+        shard = math.ceil(len(dataset) / ranks)
         return DataLoader(
             dataset,
             batch_size=batch_size,
             shuffle=train,
             # an epoch is a full pass; only a last batch of one image is dropped (batch norm needs two)
-            drop_last=train and len(dataset) % batch_size == 1,
+            drop_last=train and shard % batch_size == 1,
             num_workers=workers,
             persistent_workers=workers > 0 and train,
             worker_init_fn=seed_worker,

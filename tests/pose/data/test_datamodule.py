@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import av
 import cv2
@@ -60,6 +61,18 @@ def test_batches_and_scale(synthetic_dir: Path) -> None:
     back = rescale_pixels(labeled["keypoints"].numpy(), labeled["scale"].numpy()[:, None, :])
     np.testing.assert_allclose(back, labels.keypoints[: len(back)], rtol=1e-5, equal_nan=True)
     assert list(dm.split_of_rows()).count("train") == len(dm.splits.train)
+
+
+def test_last_batch_of_one_is_dropped_per_rank(synthetic_dir: Path) -> None:
+    """32 train frames, batches of 5: one rank ends on 2 frames, each of two DDP ranks on 1."""
+    cfg = load_config(synthetic_dir / "config.yaml", ["training.num_workers=0"])
+    dm = PoseDataModule(cfg)
+    dm.setup()
+    assert len(dm.train_set) == 32
+    assert not dm._loader(dm.train_set, 5, train=True).drop_last
+    dm.trainer = SimpleNamespace(world_size=2)  # type: ignore[assignment]
+    assert dm._loader(dm.train_set, 5, train=True).drop_last
+    assert not dm._loader(dm.train_set, 8, train=True).drop_last
 
 
 def test_each_worker_gets_its_own_augmentation_stream(
