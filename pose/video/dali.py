@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from pose.errors import DataError
-from pose.video.readers import READERS, OpenCVReader
+from pose.video.readers import READERS, PyAVReader
 
 _READER_NAME = "video"
 # fn.experimental.readers.video's codecs (DALI 2.4 documentation), by FFmpeg codec name
@@ -47,16 +47,6 @@ def _one_line(err: Exception) -> str:
     return lines[-1] if lines else type(err).__name__
 
 
-def _codec(path: Path) -> str:
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            return str(container.streams.video[0].codec_context.name)
-    except (av.FFmpegError, IndexError) as err:
-        raise DataError(f"video {path}: cannot be read as a video ({err})") from None
-
-
 @READERS.register("dali")
 class DaliReader:
     """Frames decoded by ``fn.experimental.readers.video`` and resized with ``fn.resize``.
@@ -65,15 +55,15 @@ class DaliReader:
     training images) within about one grey level when shrinking.
     """
 
-    def __init__(self, path: Path, device: str | None = None) -> None:
+    def __init__(self, path: Path) -> None:
         if not dali_available():
             raise DataError(
                 "--reader dali: NVIDIA DALI is not installed (pip install 'pose-sweeper[gpu]')"
             )
-        # the container header (size, rate) through OpenCV: DALI reports it only after decoding
-        self.info = OpenCVReader(path).info
-        self.device = device or ("gpu" if torch.cuda.is_available() else "cpu")
-        codec = _codec(path)
+        # size, rate and codec from the container header: DALI reports them only after decoding
+        header = PyAVReader(path)
+        self.info, codec = header.info, header.codec
+        self.device = "gpu" if torch.cuda.is_available() else "cpu"
         if codec not in CODECS[self.device]:
             hint = "on a GPU, or use --reader opencv" if self.device == "cpu" else "--reader opencv"
             raise DataError(

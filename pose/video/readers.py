@@ -88,6 +88,7 @@ class PyAVReader(_CPUReader):
                 self.info = VideoInfo(
                     path, stream.width, stream.height, rate, int(stream.frames or 0)
                 )
+                self.codec = str(stream.codec_context.name)  # FFmpeg's name, e.g. h264
         except (av.FFmpegError, IndexError) as err:
             raise DataError(f"video {path}: cannot be read as a video ({err})") from None
 
