@@ -7,8 +7,9 @@ validation and train pixel errors per seed and their medians. Milestones are cle
 [150, 200, 250] are never reached in these runs.
 
 With --lp-python, Lightning Pose 2.4.3 itself trains the same config with the same seeds on the same
-machine (bench/lp_reference.py, run by that interpreter), and its errors print beside ours. Without
-it, LP's published figures are printed for reference (52.7 px test after 10 epochs; 10.4 px test,
+machine (bench/lp_reference.py, run by that interpreter), and its errors print beside ours. LP
+saves its checkpoint only when it validates (every 10 epochs here), so its runs need >= 10 epochs.
+Without it, LP's published figures are printed for reference (52.7 px test after 10 epochs; 10.4 px test,
 6.6 px val after 100, measured on another machine and torch version).
 
     python bench/train_accuracy.py [--epochs 10 100] [--seeds 44 0 1] [--lp-python /path/to/python]
@@ -30,9 +31,10 @@ from bench._common import BASE_CONFIG, MIRROR_MOUSE, REPO, machine  # noqa: E402
 
 LP_PUBLISHED = {10: {"test": 52.7}, 100: {"test": 10.4, "validation": 6.6}}
 SPLITS = ("test", "validation", "train")
+Result = tuple[dict[str, float], float]  # mean pixel error per split, minutes
 
 
-def ours(epochs: int, seed: int) -> tuple[dict[str, float], float]:
+def ours(epochs: int, seed: int) -> Result:
     from pose.config import load_config
     from pose.train import train
 
@@ -48,10 +50,10 @@ def ours(epochs: int, seed: int) -> tuple[dict[str, float], float]:
     )
     with tempfile.TemporaryDirectory() as tmp:
         m = train(cfg, Path(tmp) / "run", progress_bar=False).metrics
-    return m["pixel_error"], m["wall_seconds"]
+    return m["pixel_error"], m["wall_seconds"] / 60
 
 
-def lightning_pose(python: str, epochs: int, seed: int) -> tuple[dict[str, float], float]:
+def lightning_pose(python: str, epochs: int, seed: int) -> Result:
     with tempfile.TemporaryDirectory() as tmp:
         done = subprocess.run(
             [
@@ -72,16 +74,21 @@ def lightning_pose(python: str, epochs: int, seed: int) -> tuple[dict[str, float
             f"Lightning Pose run failed (epochs {epochs}, seed {seed}):\n{done.stderr[-3000:]}"
         )
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    return result["pixel_error"], result["wall_seconds"]
+    return result["pixel_error"], result["wall_seconds"] / 60
 
 
-def row(label: str, seed: str, errs: dict[str, float], minutes: float, lp: dict | None) -> str:
-    cells = (
-        f"{label:>7}{seed:>7}" + "".join(f"{errs[s]:>9.1f}" for s in SPLITS) + f"{minutes:>8.1f}"
-    )
-    if lp is not None:
-        cells += " |" + "".join(f"{lp['err'][s]:>9.1f}" for s in SPLITS) + f"{lp['min']:>8.1f}"
-    return cells
+def cells(result: Result) -> str:
+    errors, minutes = result
+    return "".join(f"{errors[s]:>9.1f}" for s in SPLITS) + f"{minutes:>8.1f}"
+
+
+def row(epochs: int, seed: str, mine: Result, lp: Result | None) -> str:
+    return f"{epochs:>7}{seed:>7}" + cells(mine) + ("" if lp is None else " |" + cells(lp))
+
+
+def median(results: list[Result]) -> Result:
+    errors = {s: statistics.median(r[0][s] for r in results) for s in SPLITS}
+    return errors, statistics.median(r[1] for r in results)
 
 
 def main() -> None:
@@ -104,24 +111,15 @@ def main() -> None:
         header += " |" + "".join(f"{'LP ' + s[:5]:>9}" for s in SPLITS) + f"{'LP min':>8}"
     print(header)
     for epochs in args.epochs:
-        runs: list[tuple[dict[str, float], float, dict | None]] = []
+        mine: list[Result] = []
+        theirs: list[Result] = []
         for seed in args.seeds:
-            errs, wall = ours(epochs, seed)
-            lp = None
+            mine.append(ours(epochs, seed))
             if args.lp_python:
-                lp_errs, lp_wall = lightning_pose(args.lp_python, epochs, seed)
-                lp = {"err": lp_errs, "min": lp_wall / 60}
-            runs.append((errs, wall / 60, lp))
-            print(row(str(epochs), str(seed), errs, wall / 60, lp), flush=True)
-        if len(runs) > 1:
-            med = {s: statistics.median(r[0][s] for r in runs) for s in SPLITS}
-            lp_med = None
-            if args.lp_python:
-                lp_med = {
-                    "err": {s: statistics.median(r[2]["err"][s] for r in runs) for s in SPLITS},  # type: ignore[index]
-                    "min": statistics.median(r[2]["min"] for r in runs),  # type: ignore[index]
-                }
-            print(row(str(epochs), "median", med, statistics.median(r[1] for r in runs), lp_med))
+                theirs.append(lightning_pose(args.lp_python, epochs, seed))
+            print(row(epochs, str(seed), mine[-1], theirs[-1] if theirs else None), flush=True)
+        if len(args.seeds) > 1:
+            print(row(epochs, "median", median(mine), median(theirs) if theirs else None))
     published = "; ".join(
         f"{e} epochs: " + ", ".join(f"{s} {v} px" for s, v in ref.items())
         for e, ref in LP_PUBLISHED.items()
