@@ -20,7 +20,7 @@ UNSUPERVISED_LOSSES = (
     "temporal",
     "supervised_reprojection_heatmap_mse",
 )
-UNTRAINED_MODEL_TYPES = ("heatmap_mhcrnn", "heatmap_multiview_transformer")
+UNTRAINED_MODEL_TYPES = ("heatmap_multiview_transformer",)
 PRECISIONS = ("auto", "32", "bf16", "16")
 DOWNSAMPLE_FACTORS = (1, 2, 3)
 # (min, max, unfreezing, milestones) keys of each training-length mode
@@ -273,7 +273,7 @@ def config_warnings(cfg: PoseConfig) -> list[str]:
 def untrainable_reason(cfg: PoseConfig) -> str | None:
     """Why this engine cannot train ``cfg`` yet (a valid Lightning Pose config), or None."""
     if cfg.model.model_type in UNTRAINED_MODEL_TYPES:
-        return f"model.model_type {cfg.model.model_type!r} is not trained by this engine yet (use heatmap or regression)"
+        return f"model.model_type {cfg.model.model_type!r} is not trained by this engine yet (use heatmap, heatmap_mhcrnn or regression)"
     if cfg.model.losses_to_use:
         return f"model.losses_to_use {list(cfg.model.losses_to_use)}: unsupervised losses are not trained by this engine yet (use [])"
     if isinstance(cfg.data.csv_file, list):

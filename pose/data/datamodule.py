@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 from pose.config.schema import PoseConfig
 from pose.data.augmentation import build_augmenter, lateral_partners
 from pose.data.check import load_checked_labels
+from pose.data.context import uses_context
 from pose.data.dataset import ImageCache, LabeledImageDataset, seed_worker
 from pose.data.labels import LabeledData
 from pose.data.splits import Splits, split_indices
@@ -47,7 +48,10 @@ class PoseDataModule(L.LightningDataModule):
         )
         partners = lateral_partners(self.labels.keypoint_names) if t.imgaug_hflip else None
         self.cache = ImageCache(
-            Path(cfg.data.data_dir), self.labels.image_paths, cfg.data.image_resize_dims.hw
+            Path(cfg.data.data_dir),
+            self.labels.image_paths,
+            cfg.data.image_resize_dims.hw,
+            context=uses_context(cfg.model.model_type),
         )
         seed = t.rng_seed_data_pt
         self.train_set = LabeledImageDataset(

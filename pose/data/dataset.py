@@ -13,6 +13,7 @@ import torch
 from imgaug.augmentables.kps import KeypointsOnImage
 from torch.utils.data import Dataset
 
+from pose.data.context import context_paths
 from pose.data.heatmaps import rescale_pixels
 from pose.data.labels import LabeledData
 from pose.errors import DataError
@@ -21,16 +22,34 @@ from pose.errors import DataError
 class ImageCache:
     """All labeled images decoded once, as RGB uint8 ``[N, H, W, 3]`` at the resize dims.
 
-    Augmenting at the resized resolution (not the original) keeps per-item work small; the scale
-    factors map predictions back to original pixels.
+    With ``context`` (context models), each entry is the labeled frame's window of neighbouring
+    frames, ``[N, T, H, W, 3]`` (see :mod:`pose.data.context`); a file shared by several windows
+    is decoded once. Augmenting at the resized resolution (not the original) keeps per-item work
+    small; the scale factors map predictions back to original pixels.
     """
 
-    def __init__(self, data_dir: Path, image_paths: list[str], resize_hw: tuple[int, int]) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        image_paths: list[str],
+        resize_hw: tuple[int, int],
+        context: bool = False,
+    ) -> None:
         self.resize_hw = resize_hw
+        windows = (
+            [context_paths(p, data_dir) for p in image_paths]
+            if context
+            else [[p] for p in image_paths]
+        )
+        files = list(dict.fromkeys(p for window in windows for p in window))
         with ThreadPoolExecutor(max_workers=4) as pool:  # cv2 releases the GIL while decoding
-            decoded = list(pool.map(lambda p: self._load(data_dir / p), image_paths))
-        self.images = np.stack([img for img, _ in decoded])
-        self.orig_hw = np.array([hw for _, hw in decoded], dtype=np.float32)  # [N, 2]
+            decoded = dict(
+                zip(files, pool.map(lambda p: self._load(data_dir / p), files), strict=True)
+            )
+        self.images = np.stack([np.stack([decoded[p][0] for p in w]) for w in windows])
+        if not context:
+            self.images = self.images[:, 0]
+        self.orig_hw = np.array([decoded[p][1] for p in image_paths], dtype=np.float32)  # [N, 2]
 
     def _load(self, path: Path) -> tuple[np.ndarray, tuple[int, int]]:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # grayscale files become 3 equal channels
@@ -49,8 +68,9 @@ class ImageCache:
 
 
 class LabeledImageDataset(Dataset):
-    """Items of one split: ``image`` uint8 ``[3, H, W]``, ``keypoints`` ``[K, 2]`` in resized pixels
-    (NaN = unlabeled or augmented out of view), ``index`` (CSV row) and ``scale`` (to original pixels).
+    """Items of one split: ``image`` uint8 ``[3, H, W]`` (``[T, 3, H, W]``, the frame's window, for
+    context models), ``keypoints`` ``[K, 2]`` in resized pixels (NaN = unlabeled or augmented out
+    of view), ``index`` (CSV row) and ``scale`` (to original pixels).
 
     The model normalizes images on its device, so batches stay uint8 (4x less to copy).
     """
@@ -86,16 +106,16 @@ class LabeledImageDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         row = self.indices[i]
-        image = self.cache.images[row]
+        image = self.cache.images[row]  # [H, W, 3], or [T, H, W, 3] for a context window
         keypoints = self.keypoints[i]
         if self.augmenter is not None:
             image, keypoints = self._augment(image, keypoints)
         if self.hflip_partners is not None and self.rng.random() < 0.5:
-            image = image[:, ::-1]
+            image = image[..., ::-1, :]
             keypoints = keypoints[self.hflip_partners].copy()
-            keypoints[:, 0] = image.shape[1] - 1 - keypoints[:, 0]
+            keypoints[:, 0] = image.shape[-2] - 1 - keypoints[:, 0]
         return {
-            "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
+            "image": torch.from_numpy(np.ascontiguousarray(np.moveaxis(image, -1, -3))),
             "keypoints": torch.from_numpy(np.ascontiguousarray(keypoints, dtype=np.float32)),
             "index": torch.tensor(row, dtype=torch.int64),
             "scale": torch.from_numpy(self.scale[i]),
@@ -103,20 +123,26 @@ class LabeledImageDataset(Dataset):
 
     def _augment(self, image: np.ndarray, keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         assert self.augmenter is not None
-        height, width = image.shape[:2]
+        window = image.ndim == 4
+        frames = list(image) if window else [image]
+        c = len(frames) // 2  # the labeled frame
+        height, width = frames[c].shape[:2]
         missing = np.isnan(keypoints).any(axis=1)
         # imgaug puts pixel centers at +0.5 (its flip maps x to W - x); ours sit at integers
         corner_xy = np.where(missing[:, None], 0.0, keypoints) + 0.5
-        on_image = KeypointsOnImage.from_xy_array(corner_xy, shape=image.shape)
-        image, on_image = self.augmenter(image=image, keypoints=on_image)
+        on_image = KeypointsOnImage.from_xy_array(corner_xy, shape=frames[c].shape)
+        # a window's frames must move together: one draw of the random parameters for all
+        augmenter = self.augmenter.to_deterministic() if window else self.augmenter
+        center, on_image = augmenter(image=frames[c], keypoints=on_image)
+        out = [center if j == c else augmenter(image=f) for j, f in enumerate(frames)]
         xy = on_image.to_xy_array().astype(np.float32) - 0.5
-        h2, w2 = image.shape[:2]
+        h2, w2 = center.shape[:2]
         if (h2, w2) != (height, width):  # CropAndPad(keep_size=False) changes the size
-            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+            out = [cv2.resize(f, (width, height), interpolation=cv2.INTER_LINEAR) for f in out]
             xy = rescale_pixels(xy, np.array([width / w2, height / h2], dtype=np.float32))
         outside = (xy.min(axis=1) < -0.5) | (xy[:, 0] > width - 0.5) | (xy[:, 1] > height - 0.5)
         xy[missing | outside] = np.nan
-        return image, xy
+        return (np.stack(out) if window else out[0]), xy
 
 
 def seed_worker(worker_id: int) -> None:

@@ -177,20 +177,51 @@ def example_config(out_dir: Path) -> dict:
     }
 
 
+def _clip_poses(pose: Pose, rng: np.random.Generator, frames: int = 5) -> list[Pose]:
+    """``frames`` poses of a short movement centred on ``pose`` (a few pixels per frame)."""
+    speed = rng.uniform(1.0, 4.0)
+    step = speed * np.array([np.cos(pose.heading), np.sin(pose.heading)])
+    turn, wag = rng.uniform(-0.06, 0.06), rng.uniform(-0.1, 0.1)
+    return [
+        Pose(pose.center + step * t, pose.heading + turn * t, pose.wag + wag * t)
+        for t in range(-(frames // 2), frames // 2 + 1)
+    ]
+
+
 def make_example_dataset(
-    out_dir: str | Path, n_images: int = 200, n_video_frames: int = 90, seed: int = 0
+    out_dir: str | Path,
+    n_images: int = 200,
+    n_video_frames: int = 90,
+    seed: int = 0,
+    context: bool = False,
 ) -> Path:
     """Write labeled images, ``CollectedData.csv``, ``videos/synthetic.mp4``, its ground truth and
-    ``config.yaml`` into ``out_dir``; return the config's path. Deterministic for a given ``seed``."""
+    ``config.yaml`` into ``out_dir``; return the config's path. Deterministic for a given ``seed``.
+
+    With ``context``, each labeled frame is the middle of a 5-frame clip of the animal moving
+    (``labeled-data/clipNNNN/img0000.png`` ... ``img0004.png``, ``img0002.png`` labeled), as
+    context models (``heatmap_mhcrnn``) need, and the config trains one.
+    """
     out_dir = Path(out_dir).resolve()
     rng = np.random.default_rng(seed)
     (out_dir / "labeled-data").mkdir(parents=True, exist_ok=True)
     paths, keypoints = [], []
     for i in range(n_images):
         pose = random_pose(rng)
-        image = render(pose, _background(rng), rng)
-        rel = f"labeled-data/img{i:04d}.png"
-        cv2.imwrite(str(out_dir / rel), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        background = _background(rng)
+        if context:
+            clip = f"labeled-data/clip{i:04d}"
+            (out_dir / clip).mkdir(exist_ok=True)
+            for f, frame_pose in enumerate(_clip_poses(pose, rng)):
+                image = render(frame_pose, background, rng)
+                cv2.imwrite(
+                    str(out_dir / clip / f"img{f:04d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+                )
+            rel = f"{clip}/img0002.png"
+        else:
+            rel = f"labeled-data/img{i:04d}.png"
+            image = render(pose, background, rng)
+            cv2.imwrite(str(out_dir / rel), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         kp = keypoints_of(pose).astype(np.float32)
         kp[rng.random(len(KEYPOINTS)) < 0.05] = np.nan  # a few keypoints left unlabeled
         paths.append(rel)
@@ -211,5 +242,8 @@ def make_example_dataset(
         ),
     )
     config = out_dir / "config.yaml"
-    config.write_text(yaml.safe_dump(example_config(out_dir), sort_keys=False))
+    cfg = example_config(out_dir)
+    if context:
+        cfg["model"]["model_type"] = "heatmap_mhcrnn"
+    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return config

@@ -1,6 +1,7 @@
 """Networks: backbones (registry ``BACKBONES``), heads (``HEADS``), weights and decoding."""
 
 from pose.models.backbones import BACKBONES, Backbone, BackboneSpec, build_backbone
+from pose.models.context_head import ContextHeatmapHead
 from pose.models.heads import HEADS, HeatmapHead, RegressionHead, heatmap_to_keypoints
 from pose.models.pose_model import PoseModel, build_model, normalize_images, spatial_softmax
 from pose.models.weights import load_backbone_weights, weights_cache_dir
@@ -10,6 +11,7 @@ __all__ = [
     "HEADS",
     "Backbone",
     "BackboneSpec",
+    "ContextHeatmapHead",
     "HeatmapHead",
     "PoseModel",
     "RegressionHead",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, cast
 
 import torch
 from torch import Tensor, nn
@@ -19,10 +19,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def normalize_images(images: Tensor) -> Tensor:
-    """uint8 ``[B, 3, H, W]`` -> float ImageNet-normalized, on the images' device (the trainer
+    """uint8 ``[..., 3, H, W]`` -> float ImageNet-normalized, on the images' device (the trainer
     moves uint8 batches to the GPU and normalizes there: 4x less host-to-device traffic)."""
-    mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=images.device).view(3, 1, 1)
     return (images.float() / 255.0 - mean) / std
 
 
@@ -33,13 +33,24 @@ def spatial_softmax(logits: Tensor) -> Tensor:
     return torch.softmax(logits.float().reshape(b, k, h * w), dim=-1).view(b, k, h, w)
 
 
+class WindowHead(Protocol):
+    """A head over windows of frames (context models), split so frames are encoded once."""
+
+    def encode(self, features: Tensor) -> Tensor: ...
+
+    def combine(self, codes: Tensor) -> Tensor: ...
+
+
 class PoseModel(nn.Module):
-    """Backbone + head. ``forward`` returns heatmap logits ``[B, K, h, w]`` (heatmap models) or
-    normalized coordinates in [0, 1] ``[B, K, 2]`` (regression models).
+    """Backbone + head. ``forward`` returns heatmap logits ``[B, K, h, w]`` (heatmap models),
+    normalized coordinates in [0, 1] ``[B, K, 2]`` (regression models), or static and context
+    logits ``[B, 2, K, h, w]`` of windows of frames ``[B, T, 3, H, W]`` (context models).
 
     Attributes:
-        model_type: registry name of the head (``heatmap`` or ``regression``).
+        model_type: registry name of the head (``heatmap``, ``regression``, ``heatmap_mhcrnn``).
         heatmap_hw: output map size for heatmap models, ``None`` otherwise.
+        context_offsets: the frames of a window relative to the labeled one (context models),
+            ``None`` for single-frame models.
     """
 
     def __init__(
@@ -59,14 +70,27 @@ class PoseModel(nn.Module):
         self.image_hw = (int(image_hw[0]), int(image_hw[1]))
         self.downsample_factor = downsample_factor
         self.heatmap_hw: tuple[int, int] | None = None
+        self.context_offsets: tuple[int, ...] | None = getattr(head, "context_offsets", None)
         if model_type != "regression":
             fh, fw = backbone.feature_hw(self.image_hw)
             scale = backbone.stride // 2**downsample_factor
             self.heatmap_hw = (fh * scale, fw * scale)
 
     def forward(self, images: Tensor) -> Tensor:
-        """``images``: float ``[B, 3, H, W]``, already ImageNet-normalized."""
-        return self.head(self.backbone(images))
+        """``images``: float ``[B, 3, H, W]`` (``[B, T, 3, H, W]`` windows for context models),
+        already ImageNet-normalized."""
+        if self.context_offsets is None:
+            return self.head(self.backbone(images))
+        return self.combine(self.encode(images.flatten(0, 1)).unflatten(0, images.shape[:2]))
+
+    def encode(self, frames: Tensor) -> Tensor:
+        """Context models: per-frame maps of ``[N, 3, H, W]`` frames, for :meth:`combine`
+        (video prediction runs the backbone once per frame, not once per window)."""
+        return cast(WindowHead, self.head).encode(self.backbone(frames))
+
+    def combine(self, codes: Tensor) -> Tensor:
+        """Context models: windows of :meth:`encode` maps ``[B, T, ...]`` -> ``[B, 2, K, h, w]``."""
+        return cast(WindowHead, self.head).combine(codes)
 
 
 def build_model(

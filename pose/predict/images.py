@@ -58,15 +58,20 @@ def load_trained(
 def predict_images(
     trained: TrainedModel, image_paths: Sequence[str | Path], batch_size: int = 32
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Keypoints ``[N, K, 2]`` in original-image pixels and likelihoods ``[N, K]`` for image files."""
+    """Keypoints ``[N, K, 2]`` in original-image pixels and likelihoods ``[N, K]`` for image files.
+
+    Context models read each image's neighbouring frames beside it when they exist (see
+    :mod:`pose.data.context`); an image without them is its own context.
+    """
     module = trained.module
+    context = module.model.context_offsets is not None
     hw = trained.cfg.data.image_resize_dims.hw
     k = len(trained.keypoint_names)
     xys, confs = [np.zeros((0, k, 2), np.float32)], [np.zeros((0, k), np.float32)]
     paths = [str(p) for p in image_paths]
     for start in range(0, len(paths), batch_size):
-        cache = ImageCache(Path(), paths[start : start + batch_size], hw)
-        images = torch.from_numpy(cache.images).permute(0, 3, 1, 2).to(module.device)
+        cache = ImageCache(Path(), paths[start : start + batch_size], hw, context=context)
+        images = torch.from_numpy(np.moveaxis(cache.images, -1, -3)).to(module.device)
         scale = torch.from_numpy(cache.scale(np.arange(len(cache.images)))).to(module.device)
         with autocast(module.device, trained.precision):
             output = module(images)

@@ -23,6 +23,7 @@ from pose.errors import DataError
 from pose.models.outputs import decode_outputs
 from pose.predict.dlc_csv import predictions_frame, write_csv
 from pose.predict.images import TrainedModel
+from pose.predict.windows import ContextWindows
 from pose.train.precision import autocast
 from pose.video.labeled import write_labeled_video
 from pose.video.readers import open_video
@@ -112,21 +113,40 @@ def predict_video(
     source = open_video(video, reader)
     module, cfg = trained.module, trained.cfg
     hw = cfg.data.image_resize_dims.hw
-    batch_size = batch_size or cfg.dali.base.predict.sequence_length
+    offsets = module.model.context_offsets
+    batch_size = batch_size or (
+        cfg.dali.context.predict.sequence_length
+        if offsets
+        else cfg.dali.base.predict.sequence_length
+    )
     info = source.info
     scale = torch.tensor(
         [info.width / hw[1], info.height / hw[0]], device=module.device, dtype=torch.float32
     )
+    # context models: the backbone runs once per frame, windows are assembled from its maps
+    windows = ContextWindows(offsets) if offsets else None
     xys, confs = [], []
+
+    def collect(output: torch.Tensor) -> None:
+        if len(output):
+            xy, conf = decode_outputs(
+                output, module.model.model_type, module.image_hw, module.stride
+            )
+            xys.append(rescale_pixels(xy.float(), scale).cpu().numpy())
+            confs.append(conf.float().cpu().numpy())
+
     for batch in _prefetch(source.batches(hw, batch_size)):
         images = torch.as_tensor(batch).permute(0, 3, 1, 2).to(module.device, non_blocking=True)
         with autocast(module.device, trained.precision):
-            output = module(images)
-        xy, conf = decode_outputs(output, module.model.model_type, module.image_hw, module.stride)
-        xys.append(rescale_pixels(xy.float(), scale).cpu().numpy())
-        confs.append(conf.float().cpu().numpy())
+            if windows is None:
+                collect(module(images))
+            else:
+                collect(module.model.combine(windows.push(module.encode_frames(images))))
         if on_batch is not None:
             on_batch(len(batch))
+    if windows is not None and windows.pending:
+        with autocast(module.device, trained.precision):
+            collect(module.model.combine(windows.finish()))
     if not xys:
         raise DataError(f"video {video}: no frames could be decoded")
     xy_all, conf_all = np.concatenate(xys), np.concatenate(confs)

@@ -46,19 +46,35 @@ class PoseLightningModule(L.LightningModule):
         if channels_last:
             self.model.to(memory_format=torch.channels_last)
 
-    def forward(self, images: Tensor) -> Tensor:
-        """Raw model output for a uint8 image batch ``[B, 3, H, W]``."""
+    def _prepare(self, images: Tensor) -> Tensor:
+        """uint8 ``[..., 3, H, W]`` -> normalized float, channels-last per frame when asked."""
         x = normalize_images(images)
         if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.model(x)
+            flat = x.reshape(-1, *x.shape[-3:]).contiguous(memory_format=torch.channels_last)
+            x = flat.view(x.shape)  # splitting the frame dim keeps the channels-last strides
+        return x
+
+    def forward(self, images: Tensor) -> Tensor:
+        """Raw model output for a uint8 image batch ``[B, 3, H, W]`` (context models: windows
+        ``[B, T, 3, H, W]``)."""
+        return self.model(self._prepare(images))
+
+    def encode_frames(self, frames: Tensor) -> Tensor:
+        """Context models: per-frame maps of uint8 frames ``[N, 3, H, W]`` (see ``combine``)."""
+        return self.model.encode(self._prepare(frames))
 
     def loss(self, output: Tensor, keypoints: Tensor) -> Tensor:
-        """Heatmap (or regression) loss of raw ``output`` against resized-pixel ``keypoints``."""
+        """Heatmap (or regression) loss of raw ``output`` against resized-pixel ``keypoints``;
+        context models average it over their static and context heads (as Lightning Pose)."""
         labeled = ~torch.isnan(keypoints).any(dim=-1)
         if self.model.model_type == "regression":
             return regression_loss(regression_to_pixels(output, self.image_hw), keypoints, labeled)
-        probs = spatial_softmax(output.float())
+        heads = output.unbind(1) if output.ndim == 5 else (output,)
+        losses = [self._heatmap_loss(logits, keypoints, labeled) for logits in heads]
+        return torch.stack(losses).mean()
+
+    def _heatmap_loss(self, logits: Tensor, keypoints: Tensor, labeled: Tensor) -> Tensor:
+        probs = spatial_softmax(logits.float())
         target = make_heatmaps(
             keypoints,
             (probs.shape[-2], probs.shape[-1]),

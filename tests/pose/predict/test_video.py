@@ -107,3 +107,39 @@ def test_peak_memory_does_not_grow_with_video_length(synthetic_dir: Path, tmp_pa
     # holding the long video would take 2400 x 160 x 192 x 3 bytes = 221 MB
     growth_mb = (peaks["long"]["peak_kb"] - peaks["short"]["peak_kb"]) / 1024
     assert growth_mb < 40, peaks
+
+
+def test_context_model_predicts_each_frame_from_its_clamped_window(
+    synthetic_dir: Path, tmp_path: Path
+) -> None:
+    """Streaming (backbone once per frame, windows assembled from its maps) gives what the model
+    gives on each frame's explicit window, clamped at the video's ends, one row per frame."""
+    import torch
+
+    from pose.data.heatmaps import rescale_pixels
+    from pose.models.outputs import decode_outputs
+    from pose.video import open_video
+
+    size = ["data.image_resize_dims.height=64", "data.image_resize_dims.width=64"]
+    trained = random_model(
+        synthetic_dir / "config.yaml",
+        ["model.model_type=heatmap_mhcrnn", "dali.context.predict.sequence_length=7", *size],
+    )
+    video = synthetic_dir / "videos" / "synthetic.mp4"
+    seen: list[int] = []
+    done = predict_video(trained, video, tmp_path, on_batch=seen.append)
+    assert done.frames == 24 and seen == [7, 7, 7, 3]  # batches of the context sequence length
+    preds = read_predictions(done.csv)
+    got = np.stack([preds.xs(c, axis=1, level=2).to_numpy(float) for c in ("x", "y")], -1)
+
+    frames = torch.from_numpy(np.stack(list(open_video(video).frames((64, 64))))).permute(
+        0, 3, 1, 2
+    )
+    index = (torch.arange(24)[:, None] + torch.arange(-2, 3)).clamp(0, 23)
+    module = trained.module
+    with torch.inference_mode():
+        xy, conf = decode_outputs(module(frames[index]), "heatmap_mhcrnn", (64, 64), 4)
+    expected = rescale_pixels(xy, torch.tensor([192 / 64, 160 / 64])).numpy()
+    assert np.allclose(got, expected, atol=1e-2)
+    likelihood = preds.xs("likelihood", axis=1, level=2).to_numpy(float)
+    assert np.allclose(likelihood, conf.numpy(), atol=1e-4)

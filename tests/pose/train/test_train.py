@@ -373,3 +373,34 @@ def test_untrainable_lightning_pose_features_refused(synthetic_dir: Path, tmp_pa
     with pytest.raises(ConfigError, match="unsupervised losses"):
         run(fast_cfg(synthetic_dir, "model.losses_to_use=[temporal]"), tmp_path / "r")
     assert not (tmp_path / "r").exists()
+
+
+def test_context_model_trains_and_reloads(tmp_path: Path) -> None:
+    """heatmap_mhcrnn end to end: windows in training, a video after training, and the reloaded
+    checkpoint (reading each image's neighbouring frames beside it) reproducing predictions.csv."""
+    from pose.data.synthetic import make_example_dataset
+    from pose.predict.images import load_trained, predict_images
+
+    data = tmp_path / "data"
+    make_example_dataset(data, n_images=16, n_video_frames=9, seed=2, context=True)
+    out = tmp_path / "run"
+    result = run(fast_cfg(data, "eval.predict_vids_after_training=true"), out)
+    m = result.metrics
+    assert m["epochs_run"] == 2 and m["best_val_loss"] is not None
+    assert m["videos"] == {"synthetic.mp4": {"frames": 9}}
+    assert len(read_predictions(out / "video_preds" / "synthetic.csv")) == 9
+
+    preds = read_predictions(out / "predictions.csv")
+    assert len(preds) == 16 and str(preds.index[0]).endswith("clip0000/img0002.png")
+    trained = load_trained(out / "config.yaml", out / "best.ckpt", device="cpu")
+    assert trained.module.model.context_offsets == (-2, -1, 0, 1, 2)
+    trained.precision = "32"  # as trained (the CPU default for inference is bf16)
+    xy, likelihood = predict_images(trained, [data / p for p in preds.index[:4]])
+    written = np.stack([preds.xs(c, axis=1, level=2).to_numpy(float)[:4] for c in ("x", "y")], -1)
+    assert np.allclose(xy, written, atol=0.01)
+    # without its neighbours an image is its own context: a different answer
+    lone = tmp_path / "lone" / "img0002.png"
+    lone.parent.mkdir()
+    lone.write_bytes((data / preds.index[0]).read_bytes())
+    alone, _ = predict_images(trained, [lone])
+    assert not np.allclose(alone[0], xy[0], atol=1e-3)

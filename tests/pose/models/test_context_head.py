@@ -1,0 +1,60 @@
+"""The context head (heatmap_mhcrnn): shapes, per-frame split, and the more-confident-head choice."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pose.models.outputs import decode_outputs
+from pose.models.pose_model import build_model
+
+
+@pytest.fixture(scope="module")
+def model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_model("resnet18", "heatmap_mhcrnn", 3, (64, 64), 2, pretrained=False).eval()
+
+
+@torch.inference_mode()
+def test_windows_give_static_and_context_maps(model: torch.nn.Module) -> None:
+    windows = torch.randn(2, 5, 3, 64, 64)
+    out = model(windows)
+    assert out.shape == (2, 2, 3, 16, 16)
+    assert model.context_offsets == (-2, -1, 0, 1, 2)
+    # the static head sees the labeled (middle) frame only
+    other = windows.clone()
+    other[:, [0, 1, 3, 4]] = torch.randn(2, 4, 3, 64, 64)
+    changed = model(other)
+    assert torch.allclose(changed[:, 0], out[:, 0], atol=1e-5)
+    assert not torch.allclose(changed[:, 1], out[:, 1], atol=1e-3)
+
+
+@torch.inference_mode()
+def test_encode_once_per_frame_then_combine_equals_forward(model: torch.nn.Module) -> None:
+    frames = torch.randn(7, 3, 64, 64)
+    codes = model.encode(frames)
+    assert codes.shape == (7, 3, 3, 16, 16)
+    index = torch.tensor([[0, 1, 2, 3, 4], [2, 3, 4, 5, 6]])
+    assert torch.allclose(model.combine(codes[index]), model(frames[index]), atol=1e-4)
+    with pytest.raises(ValueError, match="windows of 5 frames"):
+        model.combine(codes[:3].unsqueeze(0))
+
+
+def _peaked(h: int, w: int, row: int, col: int, height: float) -> torch.Tensor:
+    logits = torch.zeros(h, w)
+    logits[row, col] = height
+    return logits
+
+
+def test_decode_keeps_the_more_confident_head() -> None:
+    out = torch.zeros(1, 2, 2, 16, 16)
+    out[0, 0, 0] = _peaked(16, 16, 4, 5, 12.0)  # keypoint 0: static sharp
+    out[0, 1, 0] = _peaked(16, 16, 10, 10, 3.0)  # context vague
+    out[0, 0, 1] = _peaked(16, 16, 2, 2, 3.0)  # keypoint 1: static vague
+    out[0, 1, 1] = _peaked(16, 16, 12, 6, 12.0)  # context sharp
+    xy, conf = decode_outputs(out, "heatmap_mhcrnn", (64, 64), 4)
+    static_xy, static_conf = decode_outputs(out[:, 0], "heatmap", (64, 64), 4)
+    context_xy, context_conf = decode_outputs(out[:, 1], "heatmap", (64, 64), 4)
+    assert torch.allclose(xy[0, 0], static_xy[0, 0]) and torch.allclose(xy[0, 1], context_xy[0, 1])
+    assert conf[0, 0] == static_conf[0, 0] and conf[0, 1] == context_conf[0, 1]
+    assert conf.min() > 0.9
