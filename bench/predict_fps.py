@@ -5,6 +5,10 @@ resnet18 heatmap model at 128x128 (random weights: speed does not depend on them
 training would use on this machine. Rounds alternate the three measurements; medians are printed.
 
     python bench/predict_fps.py [--rounds 3] [--reader opencv|pyav|dali] [--batch-size N]
+                                [--model-type heatmap|heatmap_mhcrnn]
+
+A context model (``heatmap_mhcrnn``) runs its backbone once per frame and its recurrent head once
+per 5-frame window; "model alone" is then that same work on frames already in memory.
 
 On a GPU with the ``gpu`` extra, ``auto`` decodes with DALI on the GPU.
 """
@@ -37,19 +41,21 @@ from pose.video import open_video  # noqa: E402
 VIDEO = MIRROR_MOUSE / "videos" / "test_vid.mp4"
 
 
-def build(batch_size: int | None) -> TrainedModel:
+def build(batch_size: int | None, model_type: str) -> TrainedModel:
     cfg = load_config(
         BASE_CONFIG,
         [
             f"data.data_dir={MIRROR_MOUSE}",
             "data.image_resize_dims.height=128",
             "data.image_resize_dims.width=128",
+            f"model.model_type={model_type}",
         ],
     )
     names = read_labels(MIRROR_MOUSE / cfg.data.csv_file).keypoint_names
     cfg.data.keypoint_names, cfg.data.num_keypoints = names, len(names)
     if batch_size:
         cfg.dali.base.predict.sequence_length = batch_size
+        cfg.dali.context.predict.sequence_length = batch_size
     model = build_model_for(cfg, pretrained=False)
     accelerator = pick_accelerator(1)
     device = "cuda" if accelerator == "gpu" else "cpu"
@@ -65,7 +71,7 @@ def pipeline_fps(trained: TrainedModel, reader: str, out: Path) -> float:
 
 def decoder_fps(trained: TrainedModel, reader: str) -> float:
     """Decode and resize to the model's input size, nothing else."""
-    batch = trained.cfg.dali.base.predict.sequence_length
+    batch = batch_size(trained)
     start, frames = time.perf_counter(), 0
     source = open_video(VIDEO, reader)
     for chunk in source.batches(trained.cfg.data.image_resize_dims.hw, batch):
@@ -79,18 +85,31 @@ def decoder_fps(trained: TrainedModel, reader: str) -> float:
 def model_fps(trained: TrainedModel, frames: int, with_decode: bool) -> float:
     """The network (and optionally heatmap -> coordinates) on uint8 frames already in memory."""
     module = trained.module
-    batch = trained.cfg.dali.base.predict.sequence_length
+    batch = batch_size(trained)
     height, width = trained.cfg.data.image_resize_dims.hw
     images = torch.from_numpy(
         np.random.default_rng(0).integers(0, 255, (batch, 3, height, width), dtype=np.uint8)
     ).to(module.device)
+    offsets = module.model.context_offsets
+    # context models: each frame's window of per-frame maps (clamped at the batch's ends)
+    window = (
+        (torch.arange(batch)[:, None] + torch.tensor(offsets)).clamp(0, batch - 1)
+        if offsets
+        else None
+    )
+
+    def network(n: int) -> torch.Tensor:
+        if window is None:
+            return module(images[:n])
+        return module.model.combine(module.encode_frames(images[:n])[window[:n].clamp(max=n - 1)])
+
     with autocast(module.device, trained.precision):
-        module(images[:2])  # warm-up
+        network(2)  # warm-up
     start, done = time.perf_counter(), 0
     while done < frames:
         n = min(batch, frames - done)
         with autocast(module.device, trained.precision):
-            output = module(images[:n])
+            output = network(n)
         if with_decode:
             decode_outputs(output, module.model.model_type, module.image_hw, module.stride)
         if module.device.type == "cuda":
@@ -99,18 +118,27 @@ def model_fps(trained: TrainedModel, frames: int, with_decode: bool) -> float:
     return frames / (time.perf_counter() - start)
 
 
+def batch_size(trained: TrainedModel) -> int:
+    """Frames per batch: the config's predict sequence length for the model's kind."""
+    predict = (
+        trained.cfg.dali.context if trained.module.model.context_offsets else trained.cfg.dali.base
+    )
+    return predict.predict.sequence_length
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--reader", default="auto")
     parser.add_argument(
-        "--batch-size", type=int, default=None, help="default: dali.base.predict.sequence_length"
+        "--batch-size", type=int, default=None, help="default: dali.*.predict.sequence_length"
     )
+    parser.add_argument("--model-type", default="heatmap", choices=["heatmap", "heatmap_mhcrnn"])
     args = parser.parse_args()
     if not VIDEO.is_file():
         sys.exit(f"{VIDEO} not found (needs ../shared beside the repository)")
 
-    trained = build(args.batch_size)
+    trained = build(args.batch_size, args.model_type)
     total = sum(1 for _ in open_video(VIDEO, args.reader).frames())
     results: dict[str, list[float]] = {
         "pipeline": [],
@@ -129,9 +157,9 @@ def main() -> None:
 
     print(f"machine:   {machine()}")
     print(
-        f"setup:     {VIDEO.name} ({total} frames, 396x406), resnet18 heatmap 128x128, "
+        f"setup:     {VIDEO.name} ({total} frames, 396x406), resnet18 {args.model_type} 128x128, "
         f"{len(trained.keypoint_names)} keypoints, random weights, precision {trained.precision}, "
-        f"batch {trained.cfg.dali.base.predict.sequence_length}, reader {args.reader}, "
+        f"batch {batch_size(trained)}, reader {args.reader}, "
         f"{args.rounds} alternating rounds (medians)"
     )
     print()

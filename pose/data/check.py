@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pose.config.schema import PoseConfig
 from pose.data.augmentation import lateral_partners
+from pose.data.context import CONTEXT_OFFSETS, context_paths, uses_context
 from pose.data.labels import LabeledData, check_labels_match_config, read_labels
 from pose.errors import DataError
 
@@ -16,6 +17,8 @@ class DataSummary:
     csv_path: Path
     num_frames: int
     keypoint_names: list[str]
+    # context models: labeled frames whose every neighbouring frame is on disk (None otherwise)
+    frames_with_full_context: int | None = None
 
 
 def labels_path(cfg: PoseConfig) -> Path:
@@ -51,4 +54,9 @@ def check_data(cfg: PoseConfig) -> DataSummary:
             f"{path}: {len(missing)} of {len(labels.image_paths)} labeled images not found under "
             f"{data_dir}, e.g. {missing[0]}"
         )
-    return DataSummary(path, len(labels.image_paths), list(labels.keypoint_names))
+    full_context = None
+    if uses_context(cfg.model.model_type):
+        full_context = sum(
+            len(set(context_paths(p, data_dir))) == len(CONTEXT_OFFSETS) for p in labels.image_paths
+        )
+    return DataSummary(path, len(labels.image_paths), list(labels.keypoint_names), full_context)

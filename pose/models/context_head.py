@@ -19,6 +19,8 @@ the two heads' logits.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import Tensor, nn
 
@@ -82,3 +84,16 @@ class ContextHeatmapHead(nn.Module):
         for t in range(frames - 2, center - 1, -1):
             behind = self.step_backward(behind) + codes[:, t, 2]
         return torch.stack([codes[:, center, 0], ahead + behind], dim=1)
+
+
+def from_single_frame(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """A single-frame heatmap model's head weights (``head.layers.*``) as a context head's: they
+    start the static head and both per-frame RNN input maps, so a context model can begin from a
+    trained single-frame one (``model.checkpoint``) instead of from scratch."""
+    out = {}
+    for key, value in state.items():
+        prefix, found, rest = key.partition("head.layers.")
+        if found and prefix in ("", "model."):
+            for part in ("static", "frame_forward", "frame_backward"):
+                out[f"{prefix}head.{part}.layers.{rest}"] = value
+    return out

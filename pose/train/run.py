@@ -18,6 +18,7 @@ from lightning.pytorch.strategies import DDPStrategy
 from pose.config import PoseConfig, save_config, untrainable_reason
 from pose.data import PoseDataModule
 from pose.errors import ConfigError, WeightsError
+from pose.models.context_head import from_single_frame
 from pose.models.pose_model import PoseModel, build_model_for
 from pose.models.weights import read_state_dict
 from pose.predict.labeled import predict_labeled, split_pixel_errors, write_labeled_predictions
@@ -36,11 +37,17 @@ class TrainResult:
 
 
 def load_checkpoint_weights(model: PoseModel, path: str | Path) -> None:
-    """Initialize ``model`` from a ``.ckpt``/``.pt`` file (``model.checkpoint``), loaded weights-only."""
+    """Initialize ``model`` from a ``.ckpt``/``.pt`` file (``model.checkpoint``), loaded weights-only.
+
+    Parameters are matched by name; a context model also accepts a single-frame heatmap model's
+    checkpoint (its backbone, and its head for the static head and the RNN input maps).
+    """
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"config key 'model.checkpoint': file not found: {path}")
     state = read_state_dict(path, "model.checkpoint")
+    if model.context_offsets is not None:  # a single-frame model's head starts both of ours
+        state = {**from_single_frame(state), **state}
     own = model.state_dict()
     mapped = {}
     for key, value in state.items():

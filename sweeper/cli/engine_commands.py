@@ -78,6 +78,12 @@ def validate(config: ConfigArg, override: OverrideOpt = None) -> None:
             f"  data      {summary.num_frames} labeled frames in {d.data_dir} ({summary.csv_path.name})"
         )
         line(f"  keypoints {len(summary.keypoint_names)}: {', '.join(summary.keypoint_names)}")
+        if summary.frames_with_full_context is not None:
+            line(
+                f"  context   {summary.frames_with_full_context} of {summary.num_frames} labeled "
+                "frames have their 4 neighbouring frames beside them (the others stand in for "
+                "missing ones)"
+            )
     line(f"  images    resized to {d.image_resize_dims.height}x{d.image_resize_dims.width} (h x w)")
     line(
         f"  model     {m.model_type}, backbone {m.backbone}, loss {m.heatmap_loss_type}, "
@@ -104,6 +110,13 @@ def example_data(
     ],
     n_images: Annotated[int, typer.Option(min=10, help="Labeled images to render.")] = 200,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    context: Annotated[
+        bool,
+        typer.Option(
+            "--context",
+            help="Label the middle of 5-frame clips and configure a context model (heatmap_mhcrnn).",
+        ),
+    ] = False,
 ) -> None:
     """Write a synthetic labeled data set with known keypoints, a video, and a config.yaml."""
     from pose.data.synthetic import make_example_dataset
@@ -116,7 +129,7 @@ def example_data(
             )
         console.print(f"example data already in {escape(str(directory))}; reusing it")
     else:
-        config = make_example_dataset(directory, n_images=n_images, seed=seed)
+        config = make_example_dataset(directory, n_images=n_images, seed=seed, context=context)
         console.print(f"wrote synthetic data set and config: [bold]{escape(str(config))}[/]")
     console.print(f"train it with: sweeper train {escape(str(config))}")
     console.print(

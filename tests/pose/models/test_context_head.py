@@ -58,3 +58,27 @@ def test_decode_keeps_the_more_confident_head() -> None:
     assert torch.allclose(xy[0, 0], static_xy[0, 0]) and torch.allclose(xy[0, 1], context_xy[0, 1])
     assert conf[0, 0] == static_conf[0, 0] and conf[0, 1] == context_conf[0, 1]
     assert conf.min() > 0.9
+
+
+def test_context_model_starts_from_a_single_frame_checkpoint(tmp_path) -> None:
+    from pose.train.run import load_checkpoint_weights
+
+    torch.manual_seed(1)
+    single = build_model("resnet18", "heatmap", 3, (64, 64), 2, pretrained=False)
+    path = tmp_path / "single.ckpt"
+    # as Lightning saves it: the module's parameters under "model."
+    torch.save({"state_dict": {f"model.{k}": v for k, v in single.state_dict().items()}}, path)
+    torch.manual_seed(2)
+    context = build_model("resnet18", "heatmap_mhcrnn", 3, (64, 64), 2, pretrained=False)
+    step_before = context.head.step_forward[0].weight.clone()
+    load_checkpoint_weights(context, path)
+    for (name, value), (_, expected) in zip(
+        context.backbone.state_dict().items(), single.backbone.state_dict().items(), strict=True
+    ):
+        assert torch.equal(value, expected), name
+    for part in (context.head.static, context.head.frame_forward, context.head.frame_backward):
+        for (name, value), (_, expected) in zip(
+            part.state_dict().items(), single.head.state_dict().items(), strict=True
+        ):
+            assert torch.equal(value, expected), name
+    assert torch.equal(context.head.step_forward[0].weight, step_before)  # no counterpart: kept

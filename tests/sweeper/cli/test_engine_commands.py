@@ -74,6 +74,20 @@ def test_example_data(tmp_path: Path, monkeypatch, capsys) -> None:
     assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
 
 
+def test_context_example_data_and_validate(tmp_path: Path, monkeypatch, capsys) -> None:
+    args = ("example-data", tmp_path / "ex", "--n-images", "10", "--context")
+    code, _, _ = cli(monkeypatch, capsys, *args)
+    assert code == 0
+    clips = sorted((tmp_path / "ex" / "labeled-data").glob("clip*"))
+    assert len(clips) == 10 and all(len(list(c.glob("img*.png"))) == 5 for c in clips)
+    config = tmp_path / "ex" / "config.yaml"
+    assert yaml.safe_load(config.read_text())["model"]["model_type"] == "heatmap_mhcrnn"
+    (clips[3] / "img0004.png").unlink()  # one labeled frame loses a neighbour
+    code, stdout, _ = cli(monkeypatch, capsys, "validate", config)
+    assert code == 0 and "cannot be trained" not in stdout
+    assert "context   9 of 10 labeled frames have their 4 neighbouring frames" in stdout
+
+
 def _bad_config(tmp_path: Path, synthetic_dir: Path, edit) -> Path:
     raw = yaml.safe_load((synthetic_dir / "config.yaml").read_text())
     edit(raw)
