@@ -33,7 +33,7 @@ from pose.data import read_labels  # noqa: E402
 from pose.models.outputs import decode_outputs  # noqa: E402
 from pose.models.pose_model import build_model_for  # noqa: E402
 from pose.predict.images import TrainedModel  # noqa: E402
-from pose.predict.video import predict_video  # noqa: E402
+from pose.predict.video import predict_batch_size, predict_video  # noqa: E402
 from pose.train.module import PoseLightningModule  # noqa: E402
 from pose.train.precision import autocast, pick_accelerator, resolve_precision  # noqa: E402
 from pose.video import open_video  # noqa: E402
@@ -71,7 +71,7 @@ def pipeline_fps(trained: TrainedModel, reader: str, out: Path) -> float:
 
 def decoder_fps(trained: TrainedModel, reader: str) -> float:
     """Decode and resize to the model's input size, nothing else."""
-    batch = batch_size(trained)
+    batch = predict_batch_size(trained)
     start, frames = time.perf_counter(), 0
     source = open_video(VIDEO, reader)
     for chunk in source.batches(trained.cfg.data.image_resize_dims.hw, batch):
@@ -85,7 +85,7 @@ def decoder_fps(trained: TrainedModel, reader: str) -> float:
 def model_fps(trained: TrainedModel, frames: int, with_decode: bool) -> float:
     """The network (and optionally heatmap -> coordinates) on uint8 frames already in memory."""
     module = trained.module
-    batch = batch_size(trained)
+    batch = predict_batch_size(trained)
     height, width = trained.cfg.data.image_resize_dims.hw
     images = torch.from_numpy(
         np.random.default_rng(0).integers(0, 255, (batch, 3, height, width), dtype=np.uint8)
@@ -116,14 +116,6 @@ def model_fps(trained: TrainedModel, frames: int, with_decode: bool) -> float:
             torch.cuda.synchronize()
         done += n
     return frames / (time.perf_counter() - start)
-
-
-def batch_size(trained: TrainedModel) -> int:
-    """Frames per batch: the config's predict sequence length for the model's kind."""
-    predict = (
-        trained.cfg.dali.context if trained.module.model.context_offsets else trained.cfg.dali.base
-    )
-    return predict.predict.sequence_length
 
 
 def main() -> None:
@@ -159,7 +151,7 @@ def main() -> None:
     print(
         f"setup:     {VIDEO.name} ({total} frames, 396x406), resnet18 {args.model_type} 128x128, "
         f"{len(trained.keypoint_names)} keypoints, random weights, precision {trained.precision}, "
-        f"batch {batch_size(trained)}, reader {args.reader}, "
+        f"batch {predict_batch_size(trained)}, reader {args.reader}, "
         f"{args.rounds} alternating rounds (medians)"
     )
     print()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pose.config.schema import PoseConfig
 from pose.data.augmentation import lateral_partners
-from pose.data.context import CONTEXT_OFFSETS, context_paths, uses_context
+from pose.data.context import context_offsets, context_paths
 from pose.data.labels import LabeledData, check_labels_match_config, read_labels
 from pose.errors import DataError
 
@@ -19,6 +19,7 @@ class DataSummary:
     keypoint_names: list[str]
     # context models: labeled frames whose every neighbouring frame is on disk (None otherwise)
     frames_with_full_context: int | None = None
+    context_neighbours: int = 0  # frames of a window besides the labeled one
 
 
 def labels_path(cfg: PoseConfig) -> Path:
@@ -55,8 +56,16 @@ def check_data(cfg: PoseConfig) -> DataSummary:
             f"{data_dir}, e.g. {missing[0]}"
         )
     full_context = None
-    if uses_context(cfg.model.model_type):
+    offsets = context_offsets(cfg.model.model_type)
+    if offsets:
         full_context = sum(
-            len(set(context_paths(p, data_dir))) == len(CONTEXT_OFFSETS) for p in labels.image_paths
+            len(set(context_paths(p, data_dir, offsets))) == len(offsets)
+            for p in labels.image_paths
         )
-    return DataSummary(path, len(labels.image_paths), list(labels.keypoint_names), full_context)
+    return DataSummary(
+        path,
+        len(labels.image_paths),
+        list(labels.keypoint_names),
+        full_context,
+        len(offsets) - 1 if offsets else 0,
+    )

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from pose.config.schema import PoseConfig
 from pose.data.augmentation import build_augmenter, lateral_partners
 from pose.data.check import load_checked_labels
-from pose.data.context import uses_context
+from pose.data.context import context_offsets
 from pose.data.dataset import ImageCache, LabeledImageDataset, seed_worker
 from pose.data.labels import LabeledData
 from pose.data.splits import Splits, split_indices
@@ -51,7 +51,7 @@ class PoseDataModule(L.LightningDataModule):
             Path(cfg.data.data_dir),
             self.labels.image_paths,
             cfg.data.image_resize_dims.hw,
-            context=uses_context(cfg.model.model_type),
+            context_offsets(cfg.model.model_type),
         )
         seed = t.rng_seed_data_pt
         self.train_set = LabeledImageDataset(

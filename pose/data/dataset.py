@@ -22,10 +22,11 @@ from pose.errors import DataError
 class ImageCache:
     """All labeled images decoded once, as RGB uint8 ``[N, H, W, 3]`` at the resize dims.
 
-    With ``context`` (context models), each entry is the labeled frame's window of neighbouring
-    frames, ``[N, T, H, W, 3]`` (see :mod:`pose.data.context`); a file shared by several windows
-    is decoded once. Augmenting at the resized resolution (not the original) keeps per-item work
-    small; the scale factors map predictions back to original pixels.
+    With ``offsets`` (context models), each labeled image comes with its window of neighbouring
+    frames (see :mod:`pose.data.context`): ``frames`` holds every distinct file once and
+    ``windows`` ``[N, T]`` indexes it, so windows sharing frames cost no extra memory; ``images``
+    is then the labeled frames alone. Augmenting at the resized resolution (not the original) keeps
+    per-item work small; the scale factors map predictions back to original pixels.
     """
 
     def __init__(
@@ -33,23 +34,35 @@ class ImageCache:
         data_dir: Path,
         image_paths: list[str],
         resize_hw: tuple[int, int],
-        context: bool = False,
+        offsets: tuple[int, ...] | None = None,
     ) -> None:
         self.resize_hw = resize_hw
-        windows = (
-            [context_paths(p, data_dir) for p in image_paths]
-            if context
-            else [[p] for p in image_paths]
-        )
+        windows = [context_paths(p, data_dir, offsets) if offsets else [p] for p in image_paths]
         files = list(dict.fromkeys(p for window in windows for p in window))
+        position = {p: i for i, p in enumerate(files)}
         with ThreadPoolExecutor(max_workers=4) as pool:  # cv2 releases the GIL while decoding
-            decoded = dict(
-                zip(files, pool.map(lambda p: self._load(data_dir / p), files), strict=True)
-            )
-        self.images = np.stack([np.stack([decoded[p][0] for p in w]) for w in windows])
-        if not context:
-            self.images = self.images[:, 0]
-        self.orig_hw = np.array([decoded[p][1] for p in image_paths], dtype=np.float32)  # [N, 2]
+            decoded = list(pool.map(lambda p: self._load(data_dir / p), files))
+        self.frames = np.stack([image for image, _ in decoded])
+        self.windows = np.array([[position[p] for p in w] for w in windows], dtype=np.int64)
+        self.center = offsets.index(0) if offsets else 0
+        self.orig_hw = np.array(
+            [decoded[position[p]][1] for p in image_paths], dtype=np.float32
+        )  # [N, 2]
+
+    @property
+    def images(self) -> np.ndarray:
+        """The labeled images ``[N, H, W, 3]`` (``frames`` itself when they are exactly it)."""
+        index = self.windows[:, self.center]
+        return (
+            self.frames
+            if np.array_equal(index, np.arange(len(self.frames)))
+            else self.frames[index]
+        )
+
+    def take(self, rows: np.ndarray | int) -> np.ndarray:
+        """Images ``[..., H, W, 3]`` of ``rows``; context models: windows ``[..., T, H, W, 3]``."""
+        index = self.windows[rows]
+        return self.frames[index[..., 0] if self.windows.shape[1] == 1 else index]
 
     def _load(self, path: Path) -> tuple[np.ndarray, tuple[int, int]]:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # grayscale files become 3 equal channels
@@ -106,7 +119,7 @@ class LabeledImageDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         row = self.indices[i]
-        image = self.cache.images[row]  # [H, W, 3], or [T, H, W, 3] for a context window
+        image = self.cache.take(row)  # [H, W, 3], or [T, H, W, 3] for a context window
         keypoints = self.keypoints[i]
         if self.augmenter is not None:
             image, keypoints = self._augment(image, keypoints)

@@ -42,7 +42,7 @@ def _propagator(num_keypoints: int, levels: int = 2) -> nn.Sequential:
 
 @HEADS.register("heatmap_mhcrnn")
 class ContextHeatmapHead(nn.Module):
-    """Static and context heatmap logits ``[B, 2, K, h, w]`` from a window of frame features.
+    """Static and context heatmap logits ``[B, 2, K, h, w]`` from windows of frame features.
 
     ``context_offsets`` (frames relative to the labeled one) tells the data and prediction code
     which window to feed; heatmap sizes must be multiples of 4 (the propagator's two levels), which
@@ -63,37 +63,69 @@ class ContextHeatmapHead(nn.Module):
         self.step_backward = _propagator(num_keypoints)
         self.out_stride = self.static.out_stride
 
+    def forward(self, features: Tensor) -> Tensor:
+        """Windows of frame features ``[B, T, C, h, w]`` -> logits ``[B, 2, K, h, w]`` (static,
+        context) of each window's labeled frame. Each upsampler runs only on the frames its pass
+        reads: 7 maps per window where :meth:`encode` makes 15 (training and labeled frames)."""
+        self._check_window(features.shape[1])
+        c = self.context_offsets.index(0)
+        static = self.static(features[:, c])
+        ahead = self._upsample(self.frame_forward, features[:, : c + 1])
+        behind = self._upsample(self.frame_backward, features[:, c:])
+        return torch.stack([static, self._recur(ahead, behind)], dim=1)
+
     def encode(self, features: Tensor) -> Tensor:
-        """Per-frame maps ``[N, 3, K, h, w]``: static logits, forward and backward RNN inputs."""
+        """Per-frame maps ``[N, 3, K, h, w]`` of ``[N, C, h, w]`` features: static logits, forward
+        and backward RNN inputs. Video prediction encodes every frame once, as it is the labeled
+        frame of one window and a neighbour in four."""
         maps = [self.static(features), self.frame_forward(features), self.frame_backward(features)]
         return torch.stack(maps, dim=1)
 
     def combine(self, codes: Tensor) -> Tensor:
-        """Windows of per-frame maps ``[B, T, 3, K, h, w]`` -> logits ``[B, 2, K, h, w]``
-        (static, context) of each window's labeled frame."""
-        frames = codes.shape[1]
-        center = self.context_offsets.index(0)
+        """Windows of :meth:`encode` maps ``[B, T, 3, K, h, w]`` -> logits ``[B, 2, K, h, w]``,
+        the same as :meth:`forward` on the windows' features."""
+        self._check_window(codes.shape[1])
+        c = self.context_offsets.index(0)
+        context = self._recur(codes[:, : c + 1, 1], codes[:, c:, 2])
+        return torch.stack([codes[:, c, 0], context], dim=1)
+
+    def _recur(self, ahead: Tensor, behind: Tensor) -> Tensor:
+        """Forward pass over ``ahead`` ``[B, c + 1, K, h, w]`` (first frame to the labeled one)
+        plus backward pass over ``behind`` (labeled frame to the last, run last to first)."""
+        forward = ahead[:, 0]
+        for t in range(1, ahead.shape[1]):
+            forward = self.step_forward(forward) + ahead[:, t]
+        backward = behind[:, -1]
+        for t in range(behind.shape[1] - 2, -1, -1):
+            backward = self.step_backward(backward) + behind[:, t]
+        return forward + backward
+
+    @staticmethod
+    def _upsample(head: nn.Module, features: Tensor) -> Tensor:
+        return head(features.flatten(0, 1)).unflatten(0, features.shape[:2])
+
+    def _check_window(self, frames: int) -> None:
         if frames != len(self.context_offsets):
             raise ValueError(
                 f"expected windows of {len(self.context_offsets)} frames, got {frames}"
             )
-        ahead = codes[:, 0, 1]
-        for t in range(1, center + 1):
-            ahead = self.step_forward(ahead) + codes[:, t, 1]
-        behind = codes[:, frames - 1, 2]
-        for t in range(frames - 2, center - 1, -1):
-            behind = self.step_backward(behind) + codes[:, t, 2]
-        return torch.stack([codes[:, center, 0], ahead + behind], dim=1)
 
 
-def from_single_frame(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """A single-frame heatmap model's head weights (``head.layers.*``) as a context head's: they
-    start the static head and both per-frame RNN input maps, so a context model can begin from a
-    trained single-frame one (``model.checkpoint``) instead of from scratch."""
+def transfer_head(state: Mapping[str, Tensor], to_context: bool) -> dict[str, Tensor]:
+    """Heatmap head weights re-keyed between single-frame and context models.
+
+    To a context model, a single-frame head (``head.layers.*``) starts the static head and both
+    per-frame RNN input maps, so a context model can begin from a trained single-frame one
+    (``model.checkpoint``) instead of from scratch. To a single-frame model, a context model's
+    static head is its heatmap head.
+    """
     out = {}
     for key, value in state.items():
-        prefix, found, rest = key.partition("head.layers.")
-        if found and prefix in ("", "model."):
-            for part in ("static", "frame_forward", "frame_backward"):
-                out[f"{prefix}head.{part}.layers.{rest}"] = value
+        source = "head.layers." if to_context else "head.static.layers."
+        prefix, found, rest = key.partition(source)
+        if not found or prefix not in ("", "model."):
+            continue
+        parts = ("static", "frame_forward", "frame_backward") if to_context else ("",)
+        for part in parts:
+            out[f"{prefix}head.{part + '.' if part else ''}layers.{rest}"] = value
     return out

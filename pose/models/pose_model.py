@@ -81,7 +81,12 @@ class PoseModel(nn.Module):
         already ImageNet-normalized."""
         if self.context_offsets is None:
             return self.head(self.backbone(images))
-        return self.combine(self.encode(images.flatten(0, 1)).unflatten(0, images.shape[:2]))
+        if images.ndim != 5:
+            raise ValueError(
+                f"a context model takes windows of frames [B, T, 3, H, W], got {tuple(images.shape)}"
+            )
+        features = self.backbone(images.flatten(0, 1))
+        return self.head(features.unflatten(0, images.shape[:2]))
 
     def encode(self, frames: Tensor) -> Tensor:
         """Context models: per-frame maps of ``[N, 3, H, W]`` frames, for :meth:`combine`

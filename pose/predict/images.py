@@ -64,15 +64,17 @@ def predict_images(
     :mod:`pose.data.context`); an image without them is its own context.
     """
     module = trained.module
-    context = module.model.context_offsets is not None
+    offsets = module.model.context_offsets
+    step = max(1, batch_size // len(offsets)) if offsets else batch_size  # frames per batch
     hw = trained.cfg.data.image_resize_dims.hw
     k = len(trained.keypoint_names)
     xys, confs = [np.zeros((0, k, 2), np.float32)], [np.zeros((0, k), np.float32)]
     paths = [str(p) for p in image_paths]
-    for start in range(0, len(paths), batch_size):
-        cache = ImageCache(Path(), paths[start : start + batch_size], hw, context=context)
-        images = torch.from_numpy(np.moveaxis(cache.images, -1, -3)).to(module.device)
-        scale = torch.from_numpy(cache.scale(np.arange(len(cache.images)))).to(module.device)
+    for start in range(0, len(paths), step):
+        cache = ImageCache(Path(), paths[start : start + step], hw, offsets)
+        rows = np.arange(len(cache.windows))
+        images = torch.from_numpy(np.moveaxis(cache.take(rows), -1, -3)).to(module.device)
+        scale = torch.from_numpy(cache.scale(rows)).to(module.device)
         with autocast(module.device, trained.precision):
             output = module(images)
         xy, conf = decode_outputs(output, module.model.model_type, module.image_hw, module.stride)

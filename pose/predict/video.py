@@ -89,6 +89,14 @@ def _prefetch(batches: Iterator[Any], depth: int = 2) -> Iterator[Any]:
         raise failure[0]
 
 
+def predict_batch_size(trained: TrainedModel) -> int:
+    """Frames per batch: ``dali.context.predict.sequence_length`` for context models, else
+    ``dali.base.predict.sequence_length``."""
+    dali = trained.cfg.dali
+    context = trained.module.model.context_offsets is not None
+    return (dali.context if context else dali.base).predict.sequence_length
+
+
 def temporal_norm(xy: np.ndarray) -> np.ndarray:
     """``[N, K]`` distance each keypoint moved since the previous frame (NaN on the first)."""
     out = np.full(xy.shape[:2], np.nan, dtype=np.float32)
@@ -114,11 +122,7 @@ def predict_video(
     module, cfg = trained.module, trained.cfg
     hw = cfg.data.image_resize_dims.hw
     offsets = module.model.context_offsets
-    batch_size = batch_size or (
-        cfg.dali.context.predict.sequence_length
-        if offsets
-        else cfg.dali.base.predict.sequence_length
-    )
+    batch_size = batch_size or predict_batch_size(trained)
     info = source.info
     scale = torch.tensor(
         [info.width / hw[1], info.height / hw[0]], device=module.device, dtype=torch.float32

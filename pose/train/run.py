@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from lightning.pytorch.strategies import DDPStrategy
 from pose.config import PoseConfig, save_config, untrainable_reason
 from pose.data import PoseDataModule
 from pose.errors import ConfigError, WeightsError
-from pose.models.context_head import from_single_frame
+from pose.models.context_head import transfer_head
 from pose.models.pose_model import PoseModel, build_model_for
 from pose.models.weights import read_state_dict
 from pose.predict.labeled import predict_labeled, split_pixel_errors, write_labeled_predictions
@@ -39,15 +40,16 @@ class TrainResult:
 def load_checkpoint_weights(model: PoseModel, path: str | Path) -> None:
     """Initialize ``model`` from a ``.ckpt``/``.pt`` file (``model.checkpoint``), loaded weights-only.
 
-    Parameters are matched by name; a context model also accepts a single-frame heatmap model's
-    checkpoint (its backbone, and its head for the static head and the RNN input maps).
+    Parameters are matched by name; single-frame and context heatmap models accept each other's
+    checkpoints (the backbone and the heatmap head carry over; see ``transfer_head``). Parameters
+    the file lacks keep their initial values, with a warning.
     """
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"config key 'model.checkpoint': file not found: {path}")
     state = read_state_dict(path, "model.checkpoint")
-    if model.context_offsets is not None:  # a single-frame model's head starts both of ours
-        state = {**from_single_frame(state), **state}
+    # between single-frame and context heatmap models, the heatmap heads carry over
+    state = {**transfer_head(state, to_context=model.context_offsets is not None), **state}
     own = model.state_dict()
     mapped = {}
     for key, value in state.items():
@@ -62,6 +64,13 @@ def load_checkpoint_weights(model: PoseModel, path: str | Path) -> None:
             f"model.checkpoint {path}: {detail} (backbone/model_type/keypoints must match)"
         )
     model.load_state_dict(mapped, strict=False)
+    left = [k for k in own if k not in mapped]
+    if left:
+        warnings.warn(
+            f"model.checkpoint {path}: {len(left)} of {len(own)} parameters are not in it and keep "
+            f"their initial values, e.g. {left[0]}",
+            stacklevel=2,
+        )
 
 
 def _resolve_keypoints(cfg: PoseConfig, keypoint_names: list[str]) -> None:

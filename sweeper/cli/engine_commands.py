@@ -81,8 +81,8 @@ def validate(config: ConfigArg, override: OverrideOpt = None) -> None:
         if summary.frames_with_full_context is not None:
             line(
                 f"  context   {summary.frames_with_full_context} of {summary.num_frames} labeled "
-                "frames have their 4 neighbouring frames beside them (the others stand in for "
-                "missing ones)"
+                f"frames have their {summary.context_neighbours} neighbouring frames beside them "
+                "(in the others, the labeled frame stands in for missing ones)"
             )
     line(f"  images    resized to {d.image_resize_dims.height}x{d.image_resize_dims.width} (h x w)")
     line(

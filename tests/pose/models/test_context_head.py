@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
@@ -71,7 +73,10 @@ def test_context_model_starts_from_a_single_frame_checkpoint(tmp_path) -> None:
     torch.manual_seed(2)
     context = build_model("resnet18", "heatmap_mhcrnn", 3, (64, 64), 2, pretrained=False)
     step_before = context.head.step_forward[0].weight.clone()
-    load_checkpoint_weights(context, path)
+    with pytest.warns(UserWarning, match="16 of .* parameters are not in it .*step_forward"):
+        load_checkpoint_weights(
+            context, path
+        )  # the recurrent steps (8 layers, weight and bias) start fresh
     for (name, value), (_, expected) in zip(
         context.backbone.state_dict().items(), single.backbone.state_dict().items(), strict=True
     ):
@@ -82,3 +87,26 @@ def test_context_model_starts_from_a_single_frame_checkpoint(tmp_path) -> None:
         ):
             assert torch.equal(value, expected), name
     assert torch.equal(context.head.step_forward[0].weight, step_before)  # no counterpart: kept
+
+
+def test_single_frame_model_takes_a_context_models_static_head(tmp_path) -> None:
+    from pose.train.run import load_checkpoint_weights
+
+    context = build_model("resnet18", "heatmap_mhcrnn", 3, (64, 64), 2, pretrained=False)
+    path = tmp_path / "context.ckpt"
+    torch.save({"state_dict": {f"model.{k}": v for k, v in context.state_dict().items()}}, path)
+    single = build_model("resnet18", "heatmap", 3, (64, 64), 2, pretrained=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every parameter is found: no warning
+        load_checkpoint_weights(single, path)
+    for (name, value), (_, expected) in zip(
+        single.head.state_dict().items(), context.head.static.state_dict().items(), strict=True
+    ):
+        assert torch.equal(value, expected), name
+
+
+def test_context_model_refuses_single_frames(model: torch.nn.Module) -> None:
+    with pytest.raises(
+        ValueError, match=r"windows of frames \[B, T, 3, H, W\], got \(2, 3, 64, 64\)"
+    ):
+        model(torch.zeros(2, 3, 64, 64))

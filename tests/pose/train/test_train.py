@@ -398,9 +398,14 @@ def test_context_model_trains_and_reloads(tmp_path: Path) -> None:
     xy, likelihood = predict_images(trained, [data / p for p in preds.index[:4]])
     written = np.stack([preds.xs(c, axis=1, level=2).to_numpy(float)[:4] for c in ("x", "y")], -1)
     assert np.allclose(xy, written, atol=0.01)
-    # without its neighbours an image is its own context: a different answer
+    # without neighbours beside it, an image is its own context: as if its 4 neighbours were copies
     lone = tmp_path / "lone" / "img0002.png"
     lone.parent.mkdir()
     lone.write_bytes((data / preds.index[0]).read_bytes())
-    alone, _ = predict_images(trained, [lone])
-    assert not np.allclose(alone[0], xy[0], atol=1e-3)
+    alone, alone_likelihood = predict_images(trained, [lone])
+    for f in (0, 1, 3, 4):
+        (tmp_path / "copies" / f"img{f:04d}.png").parent.mkdir(exist_ok=True)
+        (tmp_path / "copies" / f"img{f:04d}.png").write_bytes(lone.read_bytes())
+    (tmp_path / "copies" / "img0002.png").write_bytes(lone.read_bytes())
+    copies, copies_likelihood = predict_images(trained, [tmp_path / "copies" / "img0002.png"])
+    assert np.array_equal(alone, copies) and np.array_equal(alone_likelihood, copies_likelihood)
