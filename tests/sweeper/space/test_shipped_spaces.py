@@ -17,7 +17,14 @@ BASE = REPO / "configs" / "base" / "mirror-mouse-resnet18.yaml"
 
 def test_spaces_are_shipped() -> None:
     names = {p.stem for p in SPACES}
-    assert {"backbones", "losses", "resize_dims", "learning_rate", "quickstart"} <= names
+    assert {
+        "backbones",
+        "losses",
+        "resize_dims",
+        "learning_rate",
+        "quickstart",
+        "model_types",
+    } <= names
 
 
 @pytest.mark.parametrize("space", SPACES, ids=lambda p: p.stem)
