@@ -251,7 +251,9 @@ class Sweep:
     # ---- callbacks ---------------------------------------------------------------------------
     def _on_stale_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """A dead worker's trial: end its MLflow run and queue the same params again."""
-        run_id = trial.user_attrs.get(ATTR_RUN_ID)
+        run_id = trial.user_attrs.get(ATTR_RUN_ID) or self.tracker.active_trial_run(
+            self.study_name, trial.number
+        )
         reason = "its worker stopped sending heartbeats (killed?); retried with the same params"
         if run_id and self.tracker.run_is_active(run_id):
             self.tracker.finish_child(run_id, "FAIL", reason, {})

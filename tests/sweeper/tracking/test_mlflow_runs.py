@@ -57,3 +57,19 @@ def test_parent_reused_and_child_statuses(tmp_path: Path) -> None:
     assert not tracker.run_is_active(interrupted)
     location = tracker.client.get_experiment(tracker.experiment_id).artifact_location
     assert location == (default_artifact_root(root) / "exp").as_uri()
+
+
+def test_a_trials_running_run_is_found_by_its_tags(tmp_path: Path) -> None:
+    """A worker killed between creating a trial's run and recording its id in Optuna: the run is
+    still found (and so ended) by study and trial number."""
+    root = tmp_path / "mlruns"
+    tracker = Tracker(default_tracking_uri(root), "exp", default_artifact_root(root))
+    parent = tracker.parent_run("study", {})
+    other_study = tracker.start_child(parent, "other", 4, {}, {})
+    ended = tracker.start_child(parent, "study", 4, {}, {})
+    tracker.finish_child(ended, "COMPLETE", None, {})
+    assert tracker.active_trial_run("study", 4) is None
+    running = tracker.start_child(parent, "study", 4, {}, {})
+    assert tracker.active_trial_run("study", 4) == running
+    assert tracker.active_trial_run("other", 4) == other_study
+    assert tracker.active_trial_run("study", 5) is None
