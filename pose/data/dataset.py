@@ -51,13 +51,8 @@ class ImageCache:
 
     @property
     def images(self) -> np.ndarray:
-        """The labeled images ``[N, H, W, 3]`` (``frames`` itself when they are exactly it)."""
-        index = self.windows[:, self.center]
-        return (
-            self.frames
-            if np.array_equal(index, np.arange(len(self.frames)))
-            else self.frames[index]
-        )
+        """The labeled images ``[N, H, W, 3]`` (for context models, the middle of each window)."""
+        return self.frames[self.windows[:, self.center]]
 
     def take(self, rows: np.ndarray | int) -> np.ndarray:
         """Images ``[..., H, W, 3]`` of ``rows``; context models: windows ``[..., T, H, W, 3]``."""

@@ -177,6 +177,10 @@ def example_config(out_dir: Path) -> dict:
     }
 
 
+def _write_png(path: Path, rgb: np.ndarray) -> None:
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+
 def _clip_poses(pose: Pose, rng: np.random.Generator, frames: int = 5) -> list[Pose]:
     """``frames`` poses of a short movement centred on ``pose`` (a few pixels per frame)."""
     speed = rng.uniform(1.0, 4.0)
@@ -213,15 +217,11 @@ def make_example_dataset(
             clip = f"labeled-data/clip{i:04d}"
             (out_dir / clip).mkdir(exist_ok=True)
             for f, frame_pose in enumerate(_clip_poses(pose, rng)):
-                image = render(frame_pose, background, rng)
-                cv2.imwrite(
-                    str(out_dir / clip / f"img{f:04d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-                )
+                _write_png(out_dir / clip / f"img{f:04d}.png", render(frame_pose, background, rng))
             rel = f"{clip}/img0002.png"
         else:
             rel = f"labeled-data/img{i:04d}.png"
-            image = render(pose, background, rng)
-            cv2.imwrite(str(out_dir / rel), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            _write_png(out_dir / rel, render(pose, background, rng))
         kp = keypoints_of(pose).astype(np.float32)
         kp[rng.random(len(KEYPOINTS)) < 0.05] = np.nan  # a few keypoints left unlabeled
         paths.append(rel)

@@ -119,13 +119,16 @@ def transfer_head(state: Mapping[str, Tensor], to_context: bool) -> dict[str, Te
     (``model.checkpoint``) instead of from scratch. To a single-frame model, a context model's
     static head is its heatmap head.
     """
+    source = "head.layers." if to_context else "head.static.layers."
+    targets = (
+        ("head.static.", "head.frame_forward.", "head.frame_backward.")
+        if to_context
+        else ("head.",)
+    )
     out = {}
     for key, value in state.items():
-        source = "head.layers." if to_context else "head.static.layers."
         prefix, found, rest = key.partition(source)
-        if not found or prefix not in ("", "model."):
-            continue
-        parts = ("static", "frame_forward", "frame_backward") if to_context else ("",)
-        for part in parts:
-            out[f"{prefix}head.{part + '.' if part else ''}layers.{rest}"] = value
+        if found and prefix in ("", "model."):
+            for target in targets:
+                out[f"{prefix}{target}layers.{rest}"] = value
     return out
