@@ -1,5 +1,7 @@
 """Predict keypoints on every frame of a video, streaming: decode overlaps inference, memory is flat.
 
+On a CPU the network runs as parallel streams of whole batches (``pose.predict.streams``).
+
 Writes ``video_preds/<stem>.csv`` (DeepLabCut layout, one row per frame, original-video pixels),
 ``video_preds/<stem>_temporal_norm.csv`` (per-keypoint distance moved since the previous frame) and,
 on request, ``video_preds/labeled_videos/<stem>_labeled.mp4``.
@@ -23,6 +25,7 @@ from pose.errors import DataError
 from pose.models.outputs import decode_outputs
 from pose.predict.dlc_csv import predictions_frame, write_csv
 from pose.predict.images import TrainedModel
+from pose.predict.streams import ordered_map, stream_count, threads_per_stream
 from pose.predict.windows import ContextWindows
 from pose.train.precision import autocast
 from pose.video.labeled import write_labeled_video
@@ -114,9 +117,11 @@ def predict_video(
     reader: str = "auto",
     save_video: bool = False,
     batch_size: int | None = None,
+    streams: int | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> VideoPrediction:
-    """Predict every frame of ``video`` into ``output_dir/video_preds`` (see module docstring)."""
+    """Predict every frame of ``video`` into ``output_dir/video_preds`` (see module docstring);
+    ``streams`` defaults to ``stream_count`` of the model's device."""
     video = Path(video)
     source = open_video(video, reader)
     module, cfg = trained.module, trained.cfg
@@ -131,26 +136,37 @@ def predict_video(
     windows = ContextWindows(offsets) if offsets else None
     xys, confs = [], []
 
-    def collect(output: torch.Tensor) -> None:
-        if len(output):
-            xy, conf = decode_outputs(
-                output, module.model.model_type, module.image_hw, module.stride
-            )
-            xys.append(rescale_pixels(xy.float(), scale).cpu().numpy())
-            confs.append(conf.float().cpu().numpy())
+    def keypoints(output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        xy, conf = decode_outputs(output, module.model.model_type, module.image_hw, module.stride)
+        return rescale_pixels(xy.float(), scale), conf.float()
 
-    for batch in _prefetch(source.batches(hw, batch_size)):
-        images = torch.as_tensor(batch).permute(0, 3, 1, 2).to(module.device, non_blocking=True)
-        with autocast(module.device, trained.precision):
+    def network(batch: Any) -> Any:
+        """One batch on one stream: keypoints, or a context model's per-frame maps."""
+        with torch.inference_mode(), autocast(module.device, trained.precision):
+            images = torch.as_tensor(batch).permute(0, 3, 1, 2).to(module.device, non_blocking=True)
+            return keypoints(module(images)) if windows is None else module.encode_frames(images)
+
+    def collect(xy: torch.Tensor, conf: torch.Tensor) -> None:
+        xys.append(xy.cpu().numpy())
+        confs.append(conf.cpu().numpy())
+
+    def combine(ready: torch.Tensor) -> None:
+        if len(ready):
+            with autocast(module.device, trained.precision):
+                collect(*keypoints(module.model.combine(ready)))
+
+    streams = streams or stream_count(module.device)
+    batches = _prefetch(source.batches(hw, batch_size))
+    with threads_per_stream(streams):
+        for result in ordered_map(network, batches, streams):
             if windows is None:
-                collect(module(images))
+                collect(*result)
             else:
-                collect(module.model.combine(windows.push(module.encode_frames(images))))
-        if on_batch is not None:
-            on_batch(len(batch))
-    if windows is not None and windows.pending:
-        with autocast(module.device, trained.precision):
-            collect(module.model.combine(windows.finish()))
+                combine(windows.push(result))
+            if on_batch is not None:
+                on_batch(len(result[0]) if windows is None else len(result))
+        if windows is not None and windows.pending:
+            combine(windows.finish())
     if not xys:
         raise DataError(f"video {video}: no frames could be decoded")
     xy_all, conf_all = np.concatenate(xys), np.concatenate(confs)

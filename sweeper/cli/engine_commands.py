@@ -162,7 +162,10 @@ def predict(
     ] = False,
     reader: Annotated[
         str,
-        typer.Option(help="Video reader: auto (DALI on a GPU, else OpenCV), dali, opencv or pyav."),
+        typer.Option(
+            help="Video reader: auto (DALI on a GPU; on a CPU PyAV for mono videos, else "
+            "OpenCV), dali, opencv or pyav."
+        ),
     ] = "auto",
     tracking_uri: Annotated[
         str | None,

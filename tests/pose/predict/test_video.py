@@ -143,3 +143,26 @@ def test_context_model_predicts_each_frame_from_its_clamped_window(
     assert np.allclose(got, expected, atol=1e-2)
     likelihood = preds.xs("likelihood", axis=1, level=2).to_numpy(float)
     assert np.allclose(likelihood, conf.numpy(), atol=1e-4)
+
+
+def test_streams_predict_what_one_stream_predicts(synthetic_dir: Path, tmp_path: Path) -> None:
+    """Batches run side by side on a CPU land in the right rows (batches of 5: several streams)."""
+    import torch
+
+    trained = random_model(synthetic_dir / "config.yaml")
+    video = synthetic_dir / "videos" / "synthetic.mp4"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        got = {}
+        for streams in (1, 2):
+            done = predict_video(
+                trained, video, tmp_path / str(streams), batch_size=5, streams=streams
+            )
+            got[streams] = read_predictions(done.csv).to_numpy(float)
+    finally:
+        torch.set_num_threads(threads)
+    assert got[1].shape == (24, 3 * len(trained.keypoint_names))
+    assert np.allclose(got[1], got[2], atol=1e-3)
+    # consecutive batches differ by far more than the tolerance: a misplaced batch would show
+    assert np.abs(got[1][:5] - got[1][5:10]).max() > 0.1
