@@ -24,7 +24,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -155,19 +157,29 @@ def main() -> None:
     decoder_cpu: dict[str, list[float]] = {reader_name: [], "OpenCVReader": []}
     streams = stream_count(trained.module.device)
     threads = torch.get_num_threads()
+    cores: dict[str, list[float]] = {key: [] for key in results}
+
+    def measure(key: str, fn: Callable[..., Any], *fn_args: Any) -> Any:
+        """Run one measurement; record its frames/s and the cores it kept busy (CPU / wall)."""
+        cpu, wall = time.process_time(), time.perf_counter()
+        value = fn(*fn_args)
+        cores[key].append((time.process_time() - cpu) / (time.perf_counter() - wall))
+        results[key].append(value[0] if isinstance(value, tuple) else value)
+        return value
+
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(args.rounds):
-            fps, cpu_ms = decoder_fps(trained, args.reader)
-            results["decoder"].append(fps)
-            decoder_cpu[reader_name].append(cpu_ms)
+            decoder_cpu[reader_name].append(
+                measure("decoder", decoder_fps, trained, args.reader)[1]
+            )
             if reader_name != "OpenCVReader":  # the reader auto picks for colour videos
                 decoder_cpu["OpenCVReader"].append(decoder_fps(trained, "opencv")[1])
-            results["model"].append(model_fps(trained, total, False, streams))
-            results["model 1 stream"].append(model_fps(trained, total, False, 1))
-            results["model+decode"].append(model_fps(trained, total, True, streams))
+            measure("model", model_fps, trained, total, False, streams)
+            measure("model 1 stream", model_fps, trained, total, False, 1)
+            measure("model+decode", model_fps, trained, total, True, streams)
             out = Path(tmp) / str(round_)
-            results["pipeline"].append(pipeline_fps(trained, args.reader, out))
-            results["pipeline 1 stream"].append(pipeline_fps(trained, args.reader, out, 1))
+            measure("pipeline", pipeline_fps, trained, args.reader, out)
+            measure("pipeline 1 stream", pipeline_fps, trained, args.reader, out, 1)
     med = {k: statistics.median(v) for k, v in results.items()}
     # the model's limit is the faster of the two ways to run it, whichever the pipeline uses
     limit = min(med["decoder"], max(med["model"], med["model 1 stream"]))
@@ -180,7 +192,7 @@ def main() -> None:
         f"{args.rounds} alternating rounds (medians)"
     )
     print()
-    print(f"{'':38} {'frames/s':>10}   rounds")
+    print(f"{'':38} {'frames/s':>10} {'cores used':>11}   rounds")
     rows = [
         ("pipeline (sweeper predict, CSVs)", "pipeline"),
         (f"pipeline, 1 stream of {threads} threads", "pipeline 1 stream"),
@@ -191,7 +203,8 @@ def main() -> None:
     ]
     for label, key in rows:
         rounds = ", ".join(f"{v:.0f}" for v in results[key])
-        print(f"{label:38} {med[key]:10.1f}   {rounds}")
+        busy = statistics.median(cores[key])
+        print(f"{label:38} {med[key]:10.1f} {busy:11.2f}   {rounds}")
     cpu_ms = ", ".join(
         f"{name} {statistics.median(times):.3f}" for name, times in decoder_cpu.items() if times
     )
