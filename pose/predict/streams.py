@@ -1,14 +1,16 @@
 """Inference streams: on a CPU, run whole batches side by side rather than one batch split over cores.
 
 PyTorch splits each op of a batch over its intra-op threads and joins them after every op. For the
-small networks of pose estimation those joins cost time (resnet18 at 128x128 on 2 cores: 282
-frames/s as two single-thread streams against 257 as one two-thread stream, ``bench/predict_fps.py``),
-and a decode thread that preempts one worker stalls the others at the next join. Streams have no
+small networks of pose estimation those joins cost time (resnet18 at 128x128 on 2 cores, in
+``bench/predict_fps.py``: 276.8 frames/s as two single-thread streams against 251.6 as one
+two-thread stream), and a decode thread that preempts one worker stalls the others at the next
+join. Streams have no
 joins between them, so the decoder slows one stream for a moment instead of all of them.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,16 +29,26 @@ def stream_count(device: torch.device) -> int:
     return 2 if device.type == "cpu" and torch.get_num_threads() >= 2 else 1
 
 
+_THREADS_LOCK = threading.Lock()
+
+
 @contextmanager
 def threads_per_stream(streams: int) -> Iterator[None]:
-    """Share the process's PyTorch thread budget (``torch.get_num_threads()``) among ``streams``;
-    the budget is restored on exit. The setting is process-wide: it reaches the pool's threads."""
-    total = torch.get_num_threads()
-    torch.set_num_threads(max(1, total // streams))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(total)
+    """Share the PyTorch thread budget (``torch.get_num_threads()``) among ``streams``, restored
+    on exit.
+
+    ``torch.set_num_threads`` sets the calling thread's count and the default of threads that
+    first use PyTorch afterwards, such as a fresh pool's; a thread that used PyTorch before keeps
+    its own. Blocks from several threads run one after another, so budgets are never divided twice
+    or restored out of order.
+    """
+    with _THREADS_LOCK:
+        total = torch.get_num_threads()
+        torch.set_num_threads(max(1, total // streams))
+        try:
+            yield
+        finally:
+            torch.set_num_threads(total)
 
 
 def ordered_map(fn: Callable[[In], Out], items: Iterable[In], streams: int) -> Iterator[Out]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,27 +59,35 @@ def find_videos(paths: list[Path]) -> list[Path]:
     return found
 
 
-def _prefetch(batches: Iterator[Any], depth: int = 2) -> Iterator[Any]:
-    """Decode and resize in a thread (FFmpeg and OpenCV release the GIL) while the model runs."""
+def _prefetch(batches: Iterator[Any], depth: int = 2) -> Generator[Any, None, None]:
+    """Decode and resize in a thread (FFmpeg and OpenCV release the GIL) while the model runs.
+
+    Closing the generator (or a failure on either side) stops the thread promptly: it never
+    blocks on a full queue the consumer has left.
+    """
     buffer: queue.Queue = queue.Queue(maxsize=depth)
     failure: list[BaseException] = []
     stop = threading.Event()
 
+    def put(item: Any) -> bool:
+        """Queue ``item`` unless the consumer has stopped; False when it has."""
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for batch in batches:
-                while not stop.is_set():
-                    try:
-                        buffer.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(batch):
                     return
         except BaseException as err:  # re-raised in the consumer
             failure.append(err)
         finally:
-            buffer.put(_DONE)
+            put(_DONE)
 
     thread = threading.Thread(target=produce, daemon=True, name="video-decode")
     thread.start()
@@ -140,11 +149,14 @@ def predict_video(
         xy, conf = decode_outputs(output, module.model.model_type, module.image_hw, module.stride)
         return rescale_pixels(xy.float(), scale), conf.float()
 
-    def network(batch: Any) -> Any:
-        """One batch on one stream: keypoints, or a context model's per-frame maps."""
+    def network(batch: Any) -> tuple[int, Any]:
+        """One batch on one stream (grad and autocast modes are per thread, so entered here):
+        its frame count and keypoints, or a context model's per-frame maps."""
         with torch.inference_mode(), autocast(module.device, trained.precision):
             images = torch.as_tensor(batch).permute(0, 3, 1, 2).to(module.device, non_blocking=True)
-            return keypoints(module(images)) if windows is None else module.encode_frames(images)
+            if windows is None:
+                return len(images), keypoints(module(images))
+            return len(images), module.encode_frames(images)
 
     def collect(xy: torch.Tensor, conf: torch.Tensor) -> None:
         xys.append(xy.cpu().numpy())
@@ -155,16 +167,19 @@ def predict_video(
             with autocast(module.device, trained.precision):
                 collect(*keypoints(module.model.combine(ready)))
 
-    streams = streams or stream_count(module.device)
-    batches = _prefetch(source.batches(hw, batch_size))
-    with threads_per_stream(streams):
-        for result in ordered_map(network, batches, streams):
+    streams = stream_count(module.device) if streams is None else streams
+    if streams < 1:
+        raise ValueError(f"streams: expected at least 1, got {streams}")
+    # closing: a failed batch stops the decode thread now, not when its traceback is freed
+    prefetched = _prefetch(source.batches(hw, batch_size))
+    with closing(prefetched) as batches, threads_per_stream(streams):
+        for count, result in ordered_map(network, batches, streams):
             if windows is None:
                 collect(*result)
             else:
                 combine(windows.push(result))
             if on_batch is not None:
-                on_batch(len(result[0]) if windows is None else len(result))
+                on_batch(count)
         if windows is not None and windows.pending:
             combine(windows.finish())
     if not xys:

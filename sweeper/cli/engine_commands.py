@@ -163,7 +163,7 @@ def predict(
     reader: Annotated[
         str,
         typer.Option(
-            help="Video reader: auto (DALI on a GPU; on a CPU PyAV for mono videos, else "
+            help="Video reader: auto (DALI on a GPU; otherwise PyAV for mono videos, else "
             "OpenCV), dali, opencv or pyav."
         ),
     ] = "auto",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -15,7 +16,7 @@ def test_results_come_in_input_order_with_bounded_work_in_flight() -> None:
     pulled = 0
     worker_threads: set[str] = set()
 
-    def items():  # type: ignore[no-untyped-def]
+    def items() -> Iterator[int]:
         nonlocal pulled
         for i in range(30):
             pulled += 1
@@ -62,6 +63,8 @@ def test_threads_are_shared_among_streams_and_restored() -> None:
         assert torch.get_num_threads() == 4
         with threads_per_stream(3):
             assert torch.get_num_threads() == 1
+        with threads_per_stream(2):  # the pool's fresh threads get the shared count
+            assert list(ordered_map(lambda _: torch.get_num_threads(), range(4), 2)) == [2] * 4
     finally:
         torch.set_num_threads(total)
 

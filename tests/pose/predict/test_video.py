@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,7 @@ def test_unreadable_video_is_a_clear_error(synthetic_dir: Path, tmp_path: Path) 
 
 _PEAK_RSS = """
 import json, resource, sys
+from collections.abc import Iterator
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 from tests.pose.predict.test_video import random_model
@@ -166,3 +168,69 @@ def test_streams_predict_what_one_stream_predicts(synthetic_dir: Path, tmp_path:
     assert np.allclose(got[1], got[2], atol=1e-3)
     # consecutive batches differ by far more than the tolerance: a misplaced batch would show
     assert np.abs(got[1][:5] - got[1][5:10]).max() > 0.1
+
+
+def test_streams_run_in_inference_mode_and_the_model_precision(
+    synthetic_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Grad and autocast modes are per thread: each stream must enter them itself."""
+    import threading
+
+    import torch
+
+    untrained = random_model(synthetic_dir / "config.yaml")
+    trained = TrainedModel(untrained.module, untrained.cfg, "bf16")
+    model = trained.module.model
+    seen: list[tuple[bool, bool, str]] = []
+    forward = model.forward
+
+    def spy(images: torch.Tensor) -> torch.Tensor:
+        name = threading.current_thread().name
+        seen.append((torch.is_inference_mode_enabled(), torch.is_autocast_enabled("cpu"), name))
+        return forward(images)
+
+    monkeypatch.setattr(model, "forward", spy)
+    predict_video(
+        trained, synthetic_dir / "videos" / "synthetic.mp4", tmp_path, batch_size=6, streams=2
+    )
+    assert len(seen) == 4 and all(inference and autocast for inference, autocast, _ in seen)
+    assert all(name.startswith("pose-stream") for _, _, name in seen)
+    with pytest.raises(ValueError, match="streams: expected at least 1, got 0"):
+        predict_video(trained, synthetic_dir / "videos" / "synthetic.mp4", tmp_path, streams=0)
+
+
+def _decode_threads() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name == "video-decode" and t.is_alive()]
+
+
+def test_a_failing_batch_stops_the_decode_thread_at_once(
+    synthetic_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trained = random_model(synthetic_dir / "config.yaml")
+
+    def broken(images: object) -> None:
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(trained.module.model, "forward", broken)
+    with pytest.raises(RuntimeError, match="out of memory") as failure:
+        predict_video(trained, synthetic_dir / "videos" / "synthetic.mp4", tmp_path, batch_size=2)
+    assert failure.value is not None and _decode_threads() == []  # traceback still held
+
+
+def test_closing_the_prefetch_early_stops_its_thread_promptly() -> None:
+    import time
+
+    from pose.predict.video import _prefetch
+
+    def endless() -> Iterator[np.ndarray]:
+        while True:
+            yield np.zeros(3)
+
+    batches = _prefetch(endless(), depth=2)
+    next(batches)
+    time.sleep(0.2)  # the producer fills the queue and waits on it
+    start = time.perf_counter()
+    batches.close()
+    assert time.perf_counter() - start < 2 and _decode_threads() == []

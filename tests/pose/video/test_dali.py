@@ -61,7 +61,7 @@ def test_missing_video(tmp_path: Path) -> None:
         open_video(tmp_path / "nope.avi", "dali")
 
 
-def test_auto_picks_dali_on_a_gpu_and_falls_back_to_opencv(
+def test_auto_picks_dali_on_a_gpu_and_a_cpu_reader_otherwise(
     synthetic_dir: Path, mjpeg: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)

@@ -16,9 +16,11 @@ from pose.video.readers import default_reader
 from tests.conftest import MIRROR_MOUSE, require
 
 
-def _frame(fmt: str, color_range: int, luma: np.ndarray, chroma: int = 128) -> av.VideoFrame:
+def _frame(
+    fmt: str, color_range: int, luma: np.ndarray, chroma: int = 128, colorspace: int = 2
+) -> av.VideoFrame:
     frame = av.VideoFrame(luma.shape[1], luma.shape[0], fmt)
-    frame.color_range = color_range
+    frame.color_range, frame.colorspace = color_range, colorspace
     plane_array(frame.planes[0])[:] = luma
     for plane in frame.planes[1:]:
         plane_array(plane)[:] = chroma
@@ -26,11 +28,21 @@ def _frame(fmt: str, color_range: int, luma: np.ndarray, chroma: int = 128) -> a
 
 
 @pytest.mark.parametrize(
-    ("fmt", "color_range"), [("yuv420p", 1), ("yuvj420p", 2), ("yuv444p", 1), ("gray", 2)]
+    ("fmt", "color_range", "colorspace", "hw"),
+    [
+        ("yuv420p", 1, 2, (38, 50)),
+        ("yuv420p", 1, 1, (37, 51)),  # odd size, BT.709 tag
+        ("yuv420p", 2, 2, (38, 50)),  # full range, as VP9 and FFV1 decode to
+        ("yuvj420p", 2, 2, (38, 50)),
+        ("yuv444p", 1, 5, (37, 51)),
+        ("gray", 2, 2, (38, 50)),
+    ],
 )
-def test_grey_frame_equals_the_full_conversion(fmt: str, color_range: int) -> None:
-    luma = np.random.default_rng(0).integers(0, 256, (38, 50), dtype=np.uint8)
-    frame = _frame(fmt, color_range, luma)
+def test_grey_frame_equals_the_full_conversion(
+    fmt: str, color_range: int, colorspace: int, hw: tuple[int, int]
+) -> None:
+    luma = np.random.default_rng(0).integers(0, 256, hw, dtype=np.uint8)
+    frame = _frame(fmt, color_range, luma, colorspace=colorspace)
     assert chroma_is_neutral(frame)
     grey = LumaReader().grey(frame)
     full = frame.to_ndarray(format="rgb24")
@@ -46,6 +58,11 @@ def test_colour_frames_and_other_formats_take_the_full_path() -> None:
     assert not chroma_is_neutral(colour) and LumaReader().grey(colour) is None
     rgb = av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), np.uint8), format="rgb24")
     assert not chroma_is_neutral(rgb) and LumaReader().grey(rgb) is None
+
+
+def test_frames_under_256_pixels_take_the_full_path() -> None:
+    frame = _frame("yuv420p", 1, np.full((10, 20), 90, np.uint8))
+    assert chroma_is_neutral(frame) and LumaReader().grey(frame) is None
 
 
 def test_a_table_that_disagrees_with_the_conversion_is_not_used(
@@ -97,7 +114,18 @@ def test_pyav_reader_gives_the_full_conversion_frame_by_frame(
     if resize_hw is not None:
         size = resize_hw[::-1]
         expected = [cv2.resize(e, size, interpolation=cv2.INTER_AREA) for e in expected]
-    got = list(open_video(mono_then_colour, "pyav").frames(resize_hw))
+    looked_up: list[bool] = []
+    grey = LumaReader.grey
+
+    def spy(self: LumaReader, frame: av.VideoFrame) -> np.ndarray | None:
+        out = grey(self, frame)
+        looked_up.append(out is not None)
+        return out
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LumaReader, "grey", spy)
+        got = list(open_video(mono_then_colour, "pyav").frames(resize_hw))
+    assert looked_up == neutral  # every grey frame through the table, every colour one converted
     assert len(got) == 24
     for index, (g, e) in enumerate(zip(got, expected, strict=True)):
         assert g.shape == e.shape and g.dtype == np.uint8 and (g == e).all(), index
@@ -111,11 +139,32 @@ def test_example_video_pyav_equals_opencv_resized_like_training() -> None:
     assert pyav.shape == opencv.shape == (994, 128, 128, 3) and (pyav == opencv).all()
 
 
-def test_auto_reader_on_a_cpu_follows_the_first_frame(
+def _write_full_range_ffv1(path: Path) -> Path:
+    """Mono FFV1, decoded as yuv420p tagged full range: luma 0, 5, 10, ... across each row."""
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("ffv1", rate=Fraction(30))
+        stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv420p"
+        stream.codec_context.color_range = 2
+        for _ in range(3):
+            frame = _frame("yuv420p", 2, np.tile(np.arange(48, dtype=np.uint8) * 5, (32, 1)))
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def test_auto_reader_without_dali_follows_the_first_frame(
     mono_then_colour: Path, synthetic_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     assert default_reader(mono_then_colour) == "pyav"
+    # full-range yuv420p: OpenCV reads it as limited range, so auto keeps OpenCV's pixels
+    ffv1 = _write_full_range_ffv1(tmp_path / "full_range.mkv")
+    pyav = next(iter(open_video(ffv1, "pyav").frames()))
+    opencv = next(iter(open_video(ffv1, "opencv").frames()))
+    assert pyav[0, :3, 0].tolist() == [0, 5, 10] and not (pyav == opencv).all()
+    assert default_reader(ffv1) == "opencv"
     assert default_reader(synthetic_dir / "videos" / "synthetic.mp4") == "opencv"  # colour
     assert default_reader() == "opencv"
     broken = tmp_path / "broken.mp4"
