@@ -1,8 +1,8 @@
-"""Inference streams: on a CPU, run whole batches side by side rather than one batch split over cores.
+"""Inference streams: on a CPU, whole batches side by side rather than one batch split over cores.
 
 PyTorch splits each op of a batch over its intra-op threads and joins them after every op. For the
 small networks of pose estimation those joins cost time (resnet18 at 128x128 on 2 cores, in
-``bench/predict_fps.py``: 276.8 frames/s as two single-thread streams against 251.6 as one
+``bench/predict_fps.py``: 283.9 frames/s as two single-thread streams against 266.0 as one
 two-thread stream), and a decode thread that preempts one worker stalls the others at the next
 join. Streams have no
 joins between them, so the decoder slows one stream for a moment instead of all of them.

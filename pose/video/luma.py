@@ -3,7 +3,7 @@
 Behaviour rigs mostly film with mono (often infrared) cameras, and their videos are stored as YUV
 with neutral chroma. In such a frame each RGB pixel is a function of its luma alone, so the reader
 looks it up in a table and resizes one channel instead of converting and resizing three: the same
-pixels as the full conversion, and 22 % less decoder CPU time than OpenCV's path on the example
+pixels as the full conversion, and 22–25 % less decoder CPU time than OpenCV's path on the example
 video (``bench/predict_fps.py``); on a small CPU machine that time is taken from the network.
 """
 

@@ -147,7 +147,7 @@ class OpenCVReader(_CPUReader):
 
 def default_reader(path: Path | None = None) -> str:
     """DALI when a GPU and DALI are present. Otherwise PyAV for a mono video that PyAV's luma path
-    reads as OpenCV does (22 % less decoder CPU on the example video), else OpenCV (its colour
+    reads as OpenCV does (22–25 % less decoder CPU on the example video), else OpenCV (its colour
     conversion costs less than PyAV's)."""
     from pose.video.dali import dali_available  # imported here: that module registers on ours
 
