@@ -133,7 +133,7 @@ class LabeledImageDataset(Dataset):
         assert self.augmenter is not None
         window = image.ndim == 4
         frames = list(image) if window else [image]
-        c = len(frames) // 2  # the labeled frame
+        c = self.cache.center if window else 0  # the labeled frame
         height, width = frames[c].shape[:2]
         missing = np.isnan(keypoints).any(axis=1)
         # imgaug puts pixel centers at +0.5 (its flip maps x to W - x); ours sit at integers

@@ -7,6 +7,7 @@ the same animal along a smooth path; its true keypoints are written beside it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,16 +103,18 @@ def video_poses(n_frames: int) -> list[Pose]:
     return poses
 
 
-def write_video(path: Path, frames: list[np.ndarray], fps: int = 30) -> None:
-    """h264 (yuv420p) mp4 via PyAV, which browsers and the MLflow UI play."""
+def write_video(path: Path, frames: Iterable[np.ndarray], fps: int = 30) -> None:
+    """h264 (yuv420p) mp4 of RGB ``frames`` (any even size, streamed) via PyAV, which browsers and
+    the MLflow UI play."""
     import av
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        stream.options = {"crf": "18"}
-        for frame in frames:
+        stream.pix_fmt, stream.options = "yuv420p", {"crf": "18"}
+        for index, frame in enumerate(frames):
+            if index == 0:
+                stream.height, stream.width = frame.shape[:2]
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():

@@ -4,8 +4,8 @@ PyTorch splits each op of a batch over its intra-op threads and joins them after
 small networks of pose estimation those joins cost time (resnet18 at 128x128 on 2 cores, in
 ``bench/predict_fps.py``: 283.9 frames/s as two single-thread streams against 266.0 as one
 two-thread stream), and a decode thread that preempts one worker stalls the others at the next
-join. Streams have no
-joins between them, so the decoder slows one stream for a moment instead of all of them.
+join. Streams have no joins between them, so the decoder slows one stream for a moment instead of
+all of them.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from pose.predict.streams import ordered_map, stream_count, threads_per_stream
 from pose.predict.windows import ContextWindows
 from pose.train.precision import autocast
 from pose.video.labeled import write_labeled_video
-from pose.video.readers import open_video
+from pose.video.readers import VideoInfo, open_video
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
 PREDICTIONS_DIR = "video_preds"
@@ -127,12 +127,16 @@ def predict_video(
     save_video: bool = False,
     batch_size: int | None = None,
     streams: int | None = None,
+    on_start: Callable[[VideoInfo], None] | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> VideoPrediction:
     """Predict every frame of ``video`` into ``output_dir/video_preds`` (see module docstring);
-    ``streams`` defaults to ``stream_count`` of the model's device."""
+    ``streams`` defaults to ``stream_count`` of the model's device. ``on_start`` gets the video's
+    header once it is open (e.g. a progress bar's total), ``on_batch`` each batch's frame count."""
     video = Path(video)
     source = open_video(video, reader)
+    if on_start is not None:
+        on_start(source.info)
     module, cfg = trained.module, trained.cfg
     hw = cfg.data.image_resize_dims.hw
     offsets = module.model.context_offsets
@@ -198,7 +202,7 @@ def predict_video(
     if save_video:
         labeled = out / "labeled_videos" / f"{video.stem}_labeled.mp4"
         write_labeled_video(
-            open_video(video, reader).frames(),
+            source.frames(),  # the reader opens the file afresh
             xy_all,
             conf_all,
             labeled,

@@ -180,13 +180,14 @@ def predict(
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        TaskID,
         TextColumn,
         TimeRemainingColumn,
     )
 
     from pose.predict.images import load_trained
     from pose.predict.video import find_videos, predict_video
-    from pose.video import open_video
+    from pose.video.readers import VideoInfo
     from sweeper.tracking.mlflow_runs import default_tracking_uri
     from sweeper.tracking.models import resolve_model
 
@@ -209,23 +210,28 @@ def predict(
         console=console,
         transient=True,
     ) as progress:
+
+        def set_total(task: TaskID, info: VideoInfo) -> None:
+            progress.update(task, total=info.frame_count_hint or None)
+
         for video in files:
+            task = progress.add_task(video.name, total=None)
             try:
-                hint = open_video(video, reader).info.frame_count_hint or None
-                task = progress.add_task(video.name, total=hint)
                 done = predict_video(
                     trained,
                     video,
                     out,
                     reader=reader,
                     save_video=save_video,
+                    on_start=functools.partial(set_total, task),
                     on_batch=functools.partial(progress.advance, task),
                 )
             except PoseError as err:  # one unreadable video does not stop the others
                 failed += 1
                 err_console.print(Text.assemble(("error", "bold red"), f": {err}"), highlight=False)
                 continue
-            progress.remove_task(task)
+            finally:
+                progress.remove_task(task)
             console.print(f"{escape(video.name)}: {done.frames} frames -> {escape(str(done.csv))}")
             if done.labeled_video is not None:
                 console.print(f"  labeled video: {escape(str(done.labeled_video))}")

@@ -19,6 +19,7 @@ from pose.predict import read_predictions
 from pose.predict.images import TrainedModel
 from pose.predict.video import predict_video, temporal_norm
 from pose.train.module import PoseLightningModule
+from pose.video.readers import VideoInfo
 from tests.conftest import MIRROR_MOUSE, REPO, require
 
 
@@ -36,8 +37,12 @@ def test_one_row_per_frame_and_temporal_norm(synthetic_dir: Path, tmp_path: Path
         ["data.image_resize_dims.height=64", "data.image_resize_dims.width=64"],
     )
     seen: list[int] = []
-    done = predict_video(trained, video, tmp_path, batch_size=100, on_batch=seen.append)
+    started: list[VideoInfo] = []
+    done = predict_video(
+        trained, video, tmp_path, batch_size=100, on_start=started.append, on_batch=seen.append
+    )
     assert done.frames == 994 and sum(seen) == 994 and seen[-1] == 94
+    assert [(i.width, i.height, i.frame_count_hint) for i in started] == [(396, 406, 994)]
     preds = read_predictions(done.csv)
     assert len(preds) == 994 and list(preds.index[:3]) == [0, 1, 2]
     x = preds.xs("x", axis=1, level=2).to_numpy(float)
@@ -87,7 +92,7 @@ def test_peak_memory_does_not_grow_with_video_length(synthetic_dir: Path, tmp_pa
     poses = video_poses(240)
     for name, repeats in (("short", 1), ("long", 10)):  # 240 and 2400 frames
         frames = (render(p, background, rng) for _ in range(repeats) for p in poses)
-        write_synthetic(tmp_path / f"{name}.mp4", frames)  # type: ignore[arg-type]
+        write_synthetic(tmp_path / f"{name}.mp4", frames)
     peaks = {}
     for name in ("short", "long"):
         out = subprocess.run(

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from pose.data.synthetic import write_video
 from pose.video import open_video
 from pose.video.luma import LumaReader, chroma_is_neutral, plane_array
 from pose.video.readers import default_reader
@@ -75,19 +76,6 @@ def test_a_table_that_disagrees_with_the_conversion_is_not_used(
     assert luma.grey(frame) is None and luma.grey(frame) is None
 
 
-def _write_h264(path: Path, frames: list[np.ndarray]) -> Path:
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(30))
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        for image in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
-
-
 @pytest.fixture(scope="module")
 def mono_then_colour(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """8 grey frames, 8 colour frames, 8 grey frames: a moving bright square on a gradient."""
@@ -99,7 +87,9 @@ def mono_then_colour(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if 8 <= i < 16:
             image[..., 2] //= 2  # less blue: a colour frame
         frames.append(image)
-    return _write_h264(tmp_path_factory.mktemp("luma") / "mixed.mp4", frames)
+    path = tmp_path_factory.mktemp("luma") / "mixed.mp4"
+    write_video(path, frames)
+    return path
 
 
 @pytest.mark.parametrize("resize_hw", [None, (32, 40)])
