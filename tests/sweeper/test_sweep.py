@@ -18,6 +18,7 @@ from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 from sweeper.study.storage import default_storage_url, open_storage
+from sweeper.study.study import ATTR_RUN_ID
 from sweeper.tracking.mlflow_runs import default_tracking_uri
 from tests.conftest import REPO
 from tests.sweeper.conftest import SWEEP_FAST, cli, overrides, run_args, write_space
@@ -260,7 +261,8 @@ def test_killed_sweep_resumes_without_losing_or_repeating_trials(
     )
     deadline = time.monotonic() + 300
     try:
-        # wait until one trial is complete and the next has trained for a moment
+        # wait until one trial is complete and the next has its MLflow run and has trained for
+        # a moment (killed before its run exists, a trial has no run to fail: a slow CI runner)
         while time.monotonic() < deadline:
             time.sleep(0.5)
             assert first.poll() is None, first.stderr.read().decode() if first.stderr else ""
@@ -272,7 +274,12 @@ def test_killed_sweep_resumes_without_losing_or_repeating_trials(
                 continue
             complete = [t for t in trials if t.state == TrialState.COMPLETE]
             running = [t for t in trials if t.state == TrialState.RUNNING]
-            if complete and running and running[0].number > complete[-1].number:
+            if (
+                complete
+                and running
+                and running[0].number > complete[-1].number
+                and running[0].user_attrs.get(ATTR_RUN_ID)
+            ):
                 time.sleep(2.0)
                 break
         else:
