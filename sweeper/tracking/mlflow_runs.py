@@ -207,17 +207,21 @@ class Tracker:
         status = "KILLED" if interrupted else RUN_STATUS.get(state, "FAILED")
         self.client.set_terminated(run_id, status)
 
-    def active_trial_run(self, study: str, trial_number: int) -> str | None:
-        """The still-running run of trial ``trial_number``, found by its tags: a worker killed
-        after creating the run but before Optuna recorded its id leaves nothing else to go by."""
+    def trial_runs(self, study: str, trial_number: int) -> list[Any]:
+        """Every run of trial ``trial_number`` of ``study``, found by its tags."""
         runs = self.client.search_runs(
             [self.experiment_id],
             filter_string=f"tags.`{TAG_TRIAL}` = '{int(trial_number)}'",
             max_results=1000,
         )
-        for run in runs:
-            if run.data.tags.get(TAG_STUDY) == study and run.info.status == "RUNNING":
-                return run.info.run_id
+        return [run for run in runs if run.data.tags.get(TAG_STUDY) == study]
+
+    def active_trial_run(self, study: str, trial_number: int) -> str | None:
+        """The still-running run of trial ``trial_number``, found by its tags: a worker killed
+        after creating the run but before Optuna recorded its id leaves nothing else to go by."""
+        for run in self.trial_runs(study, trial_number):
+            if run.info.status == "RUNNING":
+                return str(run.info.run_id)
         return None
 
     def run_is_active(self, run_id: str) -> bool:

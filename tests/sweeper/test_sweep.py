@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 from sweeper.study.storage import default_storage_url, open_storage
-from sweeper.study.study import ATTR_RUN_ID
+from sweeper.sweep import Sweep, SweepOptions
 from sweeper.tracking.mlflow_runs import default_tracking_uri
 from tests.conftest import REPO
 from tests.sweeper.conftest import SWEEP_FAST, cli, overrides, run_args, write_space
@@ -261,10 +261,10 @@ def test_killed_sweep_resumes_without_losing_or_repeating_trials(
     )
     deadline = time.monotonic() + 300
     try:
-        # wait until one trial is complete and the next has its MLflow run and has trained for
-        # a moment (killed before its run exists, a trial has no run to fail: a slow CI runner)
+        # kill while a later trial is mid-training: it has reported an epoch (so its params and
+        # MLflow run exist) and has epochs left (a sleep instead raced fast trials on CI)
         while time.monotonic() < deadline:
-            time.sleep(0.5)
+            time.sleep(0.2)
             assert first.poll() is None, first.stderr.read().decode() if first.stderr else ""
             if not (root / "optuna.db").is_file():
                 continue
@@ -278,9 +278,8 @@ def test_killed_sweep_resumes_without_losing_or_repeating_trials(
                 complete
                 and running
                 and running[0].number > complete[-1].number
-                and running[0].user_attrs.get(ATTR_RUN_ID)
+                and 0 < len(running[0].intermediate_values) < 4
             ):
-                time.sleep(2.0)
                 break
         else:
             pytest.fail("the first sweep never reached its second trial")
@@ -381,3 +380,39 @@ def test_ctrl_c_marks_the_running_trial_and_exits_130(sweep_data: Path, tmp_path
     parents, (child,) = _runs(_client(root), "stopped")
     assert child.info.status == "KILLED" and "interrupted" in child.data.tags["sweeper.reason"]
     assert parents[0].info.status == "FINISHED"
+
+
+def test_a_trial_killed_before_its_run_started_gets_a_failed_run(
+    sweep_data: Path, tmp_path: Path
+) -> None:
+    """A worker killed between asking a trial and creating its MLflow run: the worker that finds
+    the trial stale gives it a FAILED run with its params and the reason, and queues it again."""
+    root = tmp_path / "mlruns"
+    space = write_space(tmp_path / "space.yaml", LR_SPACE)
+    opts = SweepOptions(
+        base_config=sweep_data / "config.yaml",
+        spaces=[space],
+        n_trials=2,
+        study_name="early",
+        root=root,
+        heartbeat_seconds=1,
+        overrides=list(SWEEP_FAST),
+    )
+    killed = Sweep(opts)
+    trial = killed.study.ask()  # the dead worker asked and sampled, then died
+    sampled = killed.space.labels(killed.space.sample(trial))
+    killed.storage.record_heartbeat(trial._trial_id)
+    time.sleep(2.5)  # past the grace period of 2 heartbeats
+
+    survivor = Sweep(opts)
+    optuna.storages.fail_stale_trials(survivor.study)
+    trials = survivor.study.trials
+    assert trials[0].state == TrialState.FAIL
+    assert trials[1].state == TrialState.WAITING and trials[1].params == trials[0].params
+    _, (run,) = _runs(_client(root), "early")
+    assert run.info.status == "FAILED" and run.data.tags["sweeper.trial_number"] == "0"
+    assert "stopped sending heartbeats" in run.data.tags["sweeper.reason"]
+    assert run.data.params == sampled and len(sampled) == 2
+    # found stale again (another worker's view): no second run
+    survivor._on_stale_trial(survivor.study, trials[0])
+    assert len(_runs(_client(root), "early")[1]) == 1
