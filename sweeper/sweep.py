@@ -31,7 +31,7 @@ from optuna.trial import FrozenTrial
 from pose.config import build_config, read_config_file
 from pose.data import check_data
 from sweeper.errors import SweepError
-from sweeper.space import load_space, value_label
+from sweeper.space import load_space
 from sweeper.study.samplers import PRUNERS, SAMPLERS
 from sweeper.study.storage import DEFAULT_ROOT, default_storage_url, open_storage, redact
 from sweeper.study.study import (
@@ -257,7 +257,7 @@ class Sweep:
         reason = "its worker stopped sending heartbeats (killed?); retried with the same params"
         if run_id is None and not self.tracker.trial_runs(self.study_name, trial.number):
             # killed before the trial made its run: make one, so MLflow lists every trial
-            sampled = {key: value_label(value) for key, value in trial.params.items()}
+            sampled = self.space.labels(trial.params)
             run_id = self.tracker.start_child(
                 self.parent_run_id, self.study_name, trial.number, sampled, {}
             )
