@@ -402,10 +402,14 @@ def test_a_trial_killed_before_its_run_started_gets_a_failed_run(
     trial = killed.study.ask()  # the dead worker asked and sampled, then died
     sampled = killed.space.labels(killed.space.sample(trial))
     killed.storage.record_heartbeat(trial._trial_id)
-    time.sleep(2.5)  # past the grace period of 2 heartbeats
 
     survivor = Sweep(opts)
-    optuna.storages.fail_stale_trials(survivor.study)
+    # stale once the grace period of 2 heartbeats has passed; SQLite's clock counts whole
+    # seconds, so poll rather than sleep a fixed time
+    deadline = time.monotonic() + 30
+    while survivor.study.trials[0].state == TrialState.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.5)
+        optuna.storages.fail_stale_trials(survivor.study)
     trials = survivor.study.trials
     assert trials[0].state == TrialState.FAIL
     assert trials[1].state == TrialState.WAITING and trials[1].params == trials[0].params
