@@ -114,21 +114,43 @@ class ContextHeatmapHead(nn.Module):
 def transfer_head(state: Mapping[str, Tensor], to_context: bool) -> dict[str, Tensor]:
     """Heatmap head weights re-keyed between single-frame and context models.
 
-    To a context model, a single-frame head (``head.layers.*``) starts the static head and both
-    per-frame RNN input maps, so a context model can begin from a trained single-frame one
-    (``model.checkpoint``) instead of from scratch. To a single-frame model, a context model's
-    static head is its heatmap head.
+    To a context model, a single-frame head (``head.layers.*``) starts the static head as it is
+    and both per-frame RNN input maps with their last layer halved, and the recurrent steps'
+    last layers start at zero: the context head then sums half the labeled frame's logits from
+    each pass, so both heads begin as exactly the single-frame model (same logits, same
+    keypoints) and the context head learns from there what the neighbours add. (A context head
+    from random steps starts far from the static one; training it pulls the shared backbone away
+    from what the single-frame model knew.) To a single-frame model, a context model's static
+    head is its heatmap head.
     """
     source = "head.layers." if to_context else "head.static.layers."
-    targets = (
-        ("head.static.", "head.frame_forward.", "head.frame_backward.")
-        if to_context
-        else ("head.",)
-    )
-    out = {}
-    for key, value in state.items():
-        prefix, found, rest = key.partition(source)
-        if found and prefix in ("", "model."):
-            for target in targets:
-                out[f"{prefix}{target}layers.{rest}"] = value
+    out: dict[str, Tensor] = {}
+    for prefix in ("", "model."):
+        layers = {
+            k[len(prefix + source) :]: v for k, v in state.items() if k.startswith(prefix + source)
+        }
+        if not layers:
+            continue
+        if not to_context:
+            out.update({f"{prefix}head.layers.{rest}": v for rest, v in layers.items()})
+            continue
+        last = max(int(rest.split(".", 1)[0]) for rest in layers)
+        for rest, value in layers.items():
+            out[f"{prefix}head.static.layers.{rest}"] = value
+            half = value / 2 if int(rest.split(".", 1)[0]) == last else value
+            for target in ("frame_forward", "frame_backward"):
+                out[f"{prefix}head.{target}.layers.{rest}"] = half
+        num_keypoints = layers[f"{last}.bias"].shape[0]
+        for target in ("step_forward", "step_backward"):
+            out.update(_silent_step(f"{prefix}head.{target}.", num_keypoints))
     return out
+
+
+def _silent_step(prefix: str, num_keypoints: int) -> dict[str, Tensor]:
+    """The last layer of a recurrent step at zero: the step passes nothing on until it learns to
+    (its earlier layers keep their random start, so the gradient reaches them at once)."""
+    last = len(_propagator(num_keypoints)) - 1
+    return {
+        f"{prefix}{last}.weight": torch.zeros(num_keypoints, 1, 3, 3),
+        f"{prefix}{last}.bias": torch.zeros(num_keypoints),
+    }

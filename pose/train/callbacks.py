@@ -15,18 +15,36 @@ _SUMMARY = "run_summary/"
 
 
 class BackboneUnfreeze(Callback):
-    """Keep the backbone frozen until ``training.unfreezing_epoch`` (or ``unfreezing_step``).
+    """Keep the backbone frozen until ``training.unfreezing_epoch`` (or ``unfreezing_step``), then
+    ramp its learning rate up as Lightning Pose does.
 
-    Frozen parameters (batch-norm scales and shifts included) stay in the optimizer with
-    ``requires_grad=False``: they get no gradient, so Adam/AdamW skip them, and unfreezing needs no
-    new parameter group. Batch-norm layers stay in training mode, so their running statistics keep
-    following the data, as in Lightning Pose (which freezes with a zero learning rate).
+    At unfreezing the backbone trains at ``initial_ratio`` times the head's learning rate, then
+    ``factor`` times more each epoch (each step when unfreezing by step) until it reaches the
+    head's; from then on the scheduler alone sets both. A full-rate start on a trained backbone
+    (a ``model.checkpoint``, pretrained weights) throws away much of what it knew in the first
+    epochs; the ramp lets the head adapt first.
+
+    Needs an optimizer whose first parameter group is named ``backbone`` (see
+    ``PoseLightningModule.configure_optimizers``). Frozen parameters (batch-norm scales and shifts
+    included) stay in the optimizer with ``requires_grad=False``: they get no gradient, so
+    Adam/AdamW skip them, and unfreezing needs no new parameter group. Batch-norm layers stay in
+    training mode, so their running statistics keep following the data, as in Lightning Pose.
     """
 
-    def __init__(self, epoch: int | None = None, step: int | None = None) -> None:
+    def __init__(
+        self,
+        epoch: int | None = None,
+        step: int | None = None,
+        initial_ratio: float = 0.1,
+        factor: float = 1.5,
+    ) -> None:
         self.epoch = epoch
         self.step = step
+        self.initial_ratio = initial_ratio
+        self.factor = factor
         self.frozen = False
+        self.ramped = False
+        self._initial_lr: float | None = None
 
     def _set(self, pl_module: L.LightningModule, frozen: bool) -> None:
         backbone: nn.Module = getattr(pl_module, "model").backbone  # noqa: B009 - any module with .model
@@ -34,23 +52,47 @@ class BackboneUnfreeze(Callback):
             parameter.requires_grad_(not frozen)
         self.frozen = frozen
 
-    def _due(self, trainer: L.Trainer) -> bool:
+    def _elapsed(self, trainer: L.Trainer) -> int:
+        """Epochs (steps, in step mode) since the backbone was unfrozen; negative before."""
         if self.step is not None:
-            return trainer.global_step >= self.step
-        return trainer.current_epoch >= (self.epoch or 0)
+            return trainer.global_step - self.step
+        return trainer.current_epoch - (self.epoch or 0)
+
+    def _due(self, trainer: L.Trainer) -> bool:
+        return self._elapsed(trainer) >= 0
+
+    def backbone_lr(self, elapsed: int, head_lr: float) -> float:
+        """The backbone's learning rate ``elapsed`` epochs (or steps) after unfreezing, with the
+        head at ``head_lr`` now. The starting rate is fixed at unfreezing, as Lightning Pose's."""
+        if self._initial_lr is None:
+            self._initial_lr = self.initial_ratio * head_lr
+        return min(self._initial_lr * self.factor**elapsed, head_lr)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._set(pl_module, not self._due(trainer))
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.frozen and self._due(trainer):
-            self._set(pl_module, False)
+        self._update(trainer, pl_module)  # before LearningRateMonitor logs the epoch's rates
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
     ) -> None:
-        if self.frozen and self.step is not None and self._due(trainer):
+        self._update(trainer, pl_module)  # step mode counts steps
+
+    def _update(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.frozen and self._due(trainer):
             self._set(pl_module, False)
+        if self.ramped:
+            return
+        groups = trainer.optimizers[0].param_groups
+        if groups[0].get("name") != "backbone":
+            raise RuntimeError("BackboneUnfreeze needs the backbone as the first parameter group")
+        if self.frozen:
+            groups[0]["lr"] = 0.0  # as Lightning Pose: a frozen backbone's rate is 0
+            return
+        head_lr = groups[-1]["lr"]
+        groups[0]["lr"] = self.backbone_lr(self._elapsed(trainer), head_lr)
+        self.ramped = groups[0]["lr"] >= head_lr
 
 
 class ThroughputTimer(Callback):

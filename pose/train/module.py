@@ -127,7 +127,14 @@ class PoseLightningModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         t = self.cfg.training
-        optimizer = OPTIMIZERS.get(t.optimizer)(self.parameters(), t.optimizer_params.learning_rate)
+        backbone = list(self.model.backbone.parameters())
+        in_backbone = {id(p) for p in backbone}
+        groups = [
+            # the backbone first: BackboneUnfreeze ramps its learning rate up from unfreezing
+            {"params": backbone, "name": "backbone"},
+            {"params": [p for p in self.parameters() if id(p) not in in_backbone], "name": "head"},
+        ]
+        optimizer = OPTIMIZERS.get(t.optimizer)(groups, t.optimizer_params.learning_rate)
         ms = t.lr_scheduler_params.multisteplr
         step_based = t.step_based
         milestones = list(ms.milestone_steps or []) if step_based else list(ms.milestones or [])

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 
 from pose.registry import Registry
 
-OptimizerFactory = Callable[[Iterable[torch.nn.Parameter], float], torch.optim.Optimizer]
+# parameter groups (dicts with "params" and optional "name"), as torch optimizers take them
+ParamGroups = Iterable[dict[str, Any]]
+OptimizerFactory = Callable[[ParamGroups, float], torch.optim.Optimizer]
 SchedulerFactory = Callable[
     [torch.optim.Optimizer, list[int], float], torch.optim.lr_scheduler.LRScheduler
 ]
@@ -18,12 +21,12 @@ LR_SCHEDULERS: Registry[SchedulerFactory] = Registry("lr_scheduler")
 
 
 @OPTIMIZERS.register("Adam")
-def _adam(params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+def _adam(params: ParamGroups, lr: float) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=lr)
 
 
 @OPTIMIZERS.register("AdamW")
-def _adamw(params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+def _adamw(params: ParamGroups, lr: float) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=lr)
 
 

@@ -12,7 +12,12 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import (
+    Callback,
+    EarlyStopping,
+    LearningRateMonitor,
+    ModelCheckpoint,
+)
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.strategies import DDPStrategy
 
@@ -100,7 +105,11 @@ def _callbacks(
         save_weights_only=True,
         enable_version_counter=False,
     )
-    callbacks: list[Callback] = [BackboneUnfreeze(t.unfreezing_epoch, t.unfreezing_step)]
+    callbacks: list[Callback] = [
+        BackboneUnfreeze(t.unfreezing_epoch, t.unfreezing_step),
+        # after BackboneUnfreeze, so each epoch logs the rates it trains at
+        LearningRateMonitor(logging_interval="step" if t.step_based else "epoch"),
+    ]
     if t.ckpt_every_n_epochs:
         callbacks.append(
             ModelCheckpoint(
@@ -117,6 +126,41 @@ def _callbacks(
             EarlyStopping(monitor="val/loss", mode="min", patience=t.early_stop_patience)
         )
     return best, callbacks
+
+
+@dataclass
+class _Start:
+    """The weights a continued run starts from (``model.checkpoint``), scored as epochs are."""
+
+    state_dict: dict[str, torch.Tensor]
+    val_loss: float
+    val_pixel_error: float | None
+
+
+def _score_start(
+    module: PoseLightningModule, datamodule: PoseDataModule, accelerator: str, precision: str
+) -> _Start:
+    """Validate the starting weights and keep a copy, so that they compete for ``best.ckpt``:
+    a continued run never ends worse on validation than it began.
+
+    A trainer of its own runs Lightning's validation (same loss, precision and metric as the
+    epochs'), so the sweep's per-epoch callbacks never see this extra validation."""
+    trainer = L.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        precision=lightning_precision(precision),  # type: ignore[arg-type]
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    with torch.random.fork_rng(devices=[]):  # training draws the same numbers as without it
+        [scores] = trainer.validate(module, dataloaders=datamodule.val_dataloader(), verbose=False)
+    state = {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+    pixel_error = scores.get("val/pixel_error")
+    return _Start(
+        state, float(scores["val/loss"]), None if pixel_error is None else float(pixel_error)
+    )
 
 
 def _devices(accelerator: str, num_gpus: int) -> int:
@@ -195,20 +239,32 @@ def train(
         **length,
     )
     started = time.perf_counter()
+    start = (
+        _score_start(module, datamodule, accelerator, precision)
+        if cfg.model.checkpoint and has_val
+        else None
+    )
     trainer.fit(module, datamodule=datamodule)
     wall_seconds = time.perf_counter() - started
+    # read from callback_metrics, which DDP's spawned ranks send back (callback attributes stay there)
+    summary = TrainSummary.from_trainer(trainer)
+    best_is_start = start is not None and (
+        summary.best_score is None or start.val_loss <= summary.best_score
+    )
 
     best_path = output_dir / BEST_CHECKPOINT
     source = Path(best_model.best_model_path) if best_model.best_model_path else None
-    if source is None or not source.is_file():
+    if start is not None and best_is_start:
+        module.load_state_dict(start.state_dict)
+        trainer.save_checkpoint(best_path, weights_only=True)
+        if source is not None:
+            source.unlink(missing_ok=True)
+    elif source is None or not source.is_file():
         trainer.save_checkpoint(best_path, weights_only=True)
     else:
         source.replace(best_path)
         state = torch.load(best_path, map_location="cpu", weights_only=True)
         module.load_state_dict(state["state_dict"])
-    # read from callback_metrics, which DDP's spawned ranks send back (callback attributes stay there)
-    summary = TrainSummary.from_trainer(trainer)
-
     if not trainer.is_global_zero:
         return TrainResult(output_dir, best_path, {})
     module.to(trainer.strategy.root_device)
@@ -222,8 +278,9 @@ def train(
         split_of_rows,
     )
     pixel_error = split_pixel_errors(predictions.errors, split_of_rows)
+    best_val_loss = start.val_loss if start is not None and best_is_start else summary.best_score
     metrics = {
-        "best_val_loss": summary.best_score if has_val else None,
+        "best_val_loss": best_val_loss if has_val else None,
         "pixel_error": pixel_error,
         "val_pixel_error": pixel_error["validation"],
         "test_pixel_error": pixel_error["test"],
@@ -240,6 +297,11 @@ def train(
         "num_val_frames": int(len(datamodule.splits.validation)),
         "num_test_frames": int(len(datamodule.splits.test)),
     }
+    if start is not None:
+        # what the run started from, on this run's validation frames (model.checkpoint)
+        metrics["start_val_loss"] = start.val_loss
+        metrics["start_val_pixel_error"] = start.val_pixel_error
+        metrics["best_is_start"] = best_is_start
     if cfg.eval.predict_vids_after_training:
         # imported here: pose.predict builds on pose.train, not the other way round
         from pose.predict.images import TrainedModel

@@ -63,30 +63,46 @@ def test_decode_keeps_the_more_confident_head() -> None:
 
 
 def test_context_model_starts_from_a_single_frame_checkpoint(tmp_path) -> None:
+    """Both heads of a context model begin as the single-frame model it starts from: the same
+    logits on any window (the labeled frame's), so the same keypoints, and nothing to unlearn."""
     from pose.train.run import load_checkpoint_weights
 
     torch.manual_seed(1)
-    single = build_model("resnet18", "heatmap", 3, (64, 64), 2, pretrained=False)
+    single = build_model("resnet18", "heatmap", 3, (64, 64), 2, pretrained=False).eval()
     path = tmp_path / "single.ckpt"
     # as Lightning saves it: the module's parameters under "model."
     torch.save({"state_dict": {f"model.{k}": v for k, v in single.state_dict().items()}}, path)
     torch.manual_seed(2)
-    context = build_model("resnet18", "heatmap_mhcrnn", 3, (64, 64), 2, pretrained=False)
+    context = build_model("resnet18", "heatmap_mhcrnn", 3, (64, 64), 2, pretrained=False).eval()
     step_before = context.head.step_forward[0].weight.clone()
-    with pytest.warns(UserWarning, match="16 of .* parameters are not in it .*step_forward"):
-        load_checkpoint_weights(
-            context, path
-        )  # the recurrent steps (8 layers, weight and bias) start fresh
+    # the recurrent steps' first three layers (of four, weight and bias, two steps) start fresh
+    with pytest.warns(UserWarning, match="12 of .* parameters are not in it .*step_forward.0"):
+        load_checkpoint_weights(context, path)
     for (name, value), (_, expected) in zip(
         context.backbone.state_dict().items(), single.backbone.state_dict().items(), strict=True
     ):
         assert torch.equal(value, expected), name
-    for part in (context.head.static, context.head.frame_forward, context.head.frame_backward):
-        for (name, value), (_, expected) in zip(
-            part.state_dict().items(), single.head.state_dict().items(), strict=True
-        ):
-            assert torch.equal(value, expected), name
+    for (name, value), (_, expected) in zip(
+        context.head.static.state_dict().items(), single.head.state_dict().items(), strict=True
+    ):
+        assert torch.equal(value, expected), name
     assert torch.equal(context.head.step_forward[0].weight, step_before)  # no counterpart: kept
+    assert not context.head.step_forward[-1].weight.any()  # the step passes nothing on yet
+
+    windows = torch.randn(2, 5, 3, 64, 64)  # neighbours unlike the labeled frame
+    with torch.inference_mode():
+        logits = context(windows)
+        expected = single(windows[:, 2])
+    assert torch.equal(logits[:, 0], expected)
+    assert torch.allclose(logits[:, 1], expected, atol=1e-6)
+    xy, _ = decode_outputs(logits, "heatmap_mhcrnn", (64, 64), 4)
+    single_xy, _ = decode_outputs(expected, "heatmap", (64, 64), 4)
+    assert torch.allclose(xy, single_xy, atol=1e-4)
+
+    # the context head still learns: the zeroed step's gradient is not zero
+    context.train()
+    context(windows)[:, 1].square().mean().backward()
+    assert context.head.step_forward[-1].weight.grad.abs().sum() > 0
 
 
 def test_single_frame_model_takes_a_context_models_static_head(tmp_path) -> None:

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
+import pandas as pd
 import pytest
 
 from pose.config import load_config
 from pose.data import read_labels
 from pose.data.synthetic import make_example_dataset
 from pose.predict import read_predictions
-from pose.predict.images import load_trained
+from pose.predict.images import load_trained, predict_images
 from pose.predict.video import predict_video
 from pose.train import TrainResult, train
 from pose.video import open_video
@@ -49,6 +51,9 @@ def _video_error(run: Path, data: Path) -> float:
 def test_synthetic_training_beats_mean_pose_baseline(
     synthetic_run: tuple[Path, TrainResult],
 ) -> None:
+    """The quick start's model is accurate. Over 3 model seeds (bench/finetune.py trains this
+    same run) the test error was 1.71-1.78 px against a mean-pose baseline above 20 px; the
+    bounds (a quarter of the baseline, 6 px) leave a 3x margin for any machine."""
     tmp_path, result = synthetic_run
 
     labels = read_labels(tmp_path / "data" / "CollectedData.csv")
@@ -107,29 +112,103 @@ def test_synthetic_training_beats_mean_pose_baseline(
         assert np.nanmean(np.linalg.norm(xy["dali"] - xy["opencv"], axis=-1)) < 1.0
 
 
+@dataclass
+class Start:
+    """A data set a run continues on, and how the checkpoint itself does on it."""
+
+    data: Path
+    split: list[str]  # overrides of the continued run's split
+    errors: np.ndarray  # [rows, keypoints] pixel errors of the checkpoint
+    video_error: float  # the checkpoint's mean error on the data set's video
+
+
+@pytest.fixture(scope="module")
+def starts(
+    synthetic_run: tuple[Path, TrainResult], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Start]:
+    """The set-ups of bench/finetune.py: ``own``, the trained example's own data and split (more
+    epochs of the same model); ``clips``, data it has never seen (150 labeled frames in 5-frame
+    clips, synthetic seed 4, split 60/45/45 so held-out errors are means over 225 keypoints)."""
+    tmp_path, base = synthetic_run
+    clips = tmp_path_factory.mktemp("clips")
+    make_example_dataset(clips, n_images=150, n_video_frames=30, seed=4, context=True)
+    trained = load_trained(tmp_path / "run" / "config.yaml", base.best_checkpoint)
+    out = {}
+    for name, data, split in (
+        ("own", tmp_path / "data", []),
+        ("clips", clips, ["training.train_prob=0.4", "training.val_prob=0.3"]),
+    ):
+        labels = read_labels(data / "CollectedData.csv")
+        xy, _ = predict_images(trained, [data / p for p in labels.image_paths])
+        predict_video(trained, data / "videos" / "synthetic.mp4", data / "checkpoint")
+        out[name] = Start(
+            data,
+            split,
+            np.linalg.norm(xy - labels.keypoints, axis=-1),
+            _video_error(data / "checkpoint", data),
+        )
+    return out
+
+
+# How much worse than its checkpoint a continued run may be, as a factor of the checkpoint's mean
+# error on the same frames. Over 3 model seeds of bench/finetune.py (the same set-ups; 1, 4 and
+# 12 epochs) the continued runs' validation and test errors were at most 1.20x the checkpoint's
+# (4 epochs on its own data: which epoch has the lowest validation loss is not always the one
+# with the lowest pixel error; 20 frames per split) and 1.15x on the clips (60 training frames
+# cannot teach what the checkpoint's 160 did); the validation error after each of the first 4
+# epochs was at most 1.32x the start's. The margins above those absorb another machine's
+# floating-point path. Before the fix, the first epoch alone made the error 2x (heatmap) and 10x
+# (heatmap_mhcrnn) the checkpoint's.
+HELD_OUT_FACTOR = 1.35
+FIRST_EPOCHS_FACTOR = 1.5
+
+
 @pytest.mark.slow
-def test_context_model_from_single_frame_checkpoint_is_accurate(
-    synthetic_run: tuple[Path, TrainResult], tmp_path: Path
+@pytest.mark.parametrize("epochs", [1, 4, 12])
+@pytest.mark.parametrize(
+    ("model_type", "data_set"), [("heatmap", "own"), ("heatmap_mhcrnn", "clips")]
+)
+def test_continued_model_is_no_worse_than_its_checkpoint(
+    synthetic_run: tuple[Path, TrainResult],
+    starts: dict[str, Start],
+    model_type: str,
+    data_set: str,
+    epochs: int,
+    tmp_path: Path,
 ) -> None:
-    """heatmap_mhcrnn on 5-frame clips, started from the trained single-frame model: a few epochs
-    bring its labeled-frame and video errors to a few pixels (from scratch it needs ~40 epochs and
-    10 minutes here: 3.3 px test, 3.3 px video)."""
-    _, base = synthetic_run
-    config = make_example_dataset(
-        tmp_path / "data", n_images=100, n_video_frames=30, seed=4, context=True
-    )
+    """A trained single-frame model continued as a ``heatmap`` model on its own data, or upgraded
+    to a ``heatmap_mhcrnn`` model on new clips, is no worse than the checkpoint on frames neither
+    trained on after any of these lengths: training keeps what the checkpoint knew (the
+    backbone's learning rate ramps up from 0.1x; a context head starts as the single-frame one),
+    and best.ckpt is chosen among the starting weights and every epoch. The first epochs'
+    validation errors stay near the start's as well."""
+    start = starts[data_set]
     overrides = [
-        f"model.checkpoint={base.best_checkpoint}",
-        "training.max_epochs=4",
-        "training.min_epochs=4",
+        f"model.checkpoint={synthetic_run[1].best_checkpoint}",
+        f"model.model_type={model_type}",
+        f"training.max_epochs={epochs}",
+        f"training.min_epochs={epochs}",
         "training.num_workers=2",
         "eval.predict_vids_after_training=true",
+        *start.split,
     ]
-    result = train(load_config(config, overrides), tmp_path / "run", progress_bar=False)
-    errors = result.metrics["pixel_error"]
-    assert errors["test"] < 5.0 and errors["validation"] < 5.0, errors
+    cfg = load_config(start.data / "config.yaml", overrides)
+    result = train(cfg, tmp_path / "run", progress_bar=False)
+    errors = pd.read_csv(tmp_path / "run" / "predictions_pixel_error.csv", index_col=0)
+    sets = errors.pop("set").to_numpy()
+    continued = errors.to_numpy(float)
+    for split in ("validation", "test"):
+        mine = np.nanmean(continued[sets == split])
+        theirs = np.nanmean(start.errors[sets == split])
+        assert mine <= HELD_OUT_FACTOR * theirs, (split, mine, theirs)
+    start_val = result.metrics["start_val_pixel_error"]
+    assert start_val == pytest.approx(np.nanmean(start.errors[sets == "validation"]), rel=0.05)
+    curve = pd.read_csv(tmp_path / "run" / "logs" / "metrics.csv")["val/pixel_error"].dropna()
+    assert len(curve) == epochs
+    first = curve.to_numpy()[:4]  # the backbone still trains at <= 0.34x the head's rate
+    assert (first <= FIRST_EPOCHS_FACTOR * start_val).all(), (first, start_val)
     assert result.metrics["videos"] == {"synthetic.mp4": {"frames": 30}}
-    assert _video_error(tmp_path / "run", tmp_path / "data") < 5.0
+    assert _video_error(tmp_path / "run", start.data) <= HELD_OUT_FACTOR * start.video_error
 
 
 @pytest.mark.slow

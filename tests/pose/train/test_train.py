@@ -141,6 +141,44 @@ def test_unfreeze_callback_by_epoch_and_step() -> None:
     assert by_epoch._due(T()) and by_step._due(T())
 
 
+@pytest.mark.parametrize("mode", ["epoch", "step"])
+def test_backbone_learning_rate_ramps_up_as_lightning_pose(mode: str) -> None:
+    """Frozen (rate 0) before unfreezing; then 0.1x the head's rate, 1.5x more per epoch (per
+    step in step mode), until it meets the head's; the scheduler alone sets it afterwards."""
+    backbone, head = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    optimizer = torch.optim.Adam(
+        [{"params": backbone.parameters(), "name": "backbone"}, {"params": head.parameters()}],
+        lr=1e-3,
+    )
+
+    class Module:
+        model = torch.nn.Module()
+
+    Module.model.backbone = backbone
+
+    class Trainer:
+        optimizers = [optimizer]
+        current_epoch = global_step = 0
+
+    callback = BackboneUnfreeze(**{mode: 2})
+    trainer, module = Trainer(), Module()
+    callback.on_fit_start(trainer, module)
+    seen = []
+    for t in range(10):
+        trainer.current_epoch = trainer.global_step = t
+        if t >= 8:  # milestones halve both groups' rates
+            for group in optimizer.param_groups:
+                group["lr"] *= 0.5
+        callback.on_train_epoch_start(trainer, module)
+        callback.on_train_batch_start(trainer, module, None, 0)
+        seen.append(optimizer.param_groups[0]["lr"])
+        assert backbone.weight.requires_grad == (t >= 2)
+    ramp = [1e-4 * 1.5**k for k in range(6)]  # epochs 2..7: 1e-4 .. 7.6e-4
+    # capped by the head's halved rate at 8, where it meets it; halved by the scheduler at 9
+    assert seen == pytest.approx([0.0, 0.0, *ramp, 5e-4, 2.5e-4])
+    assert callback.ramped
+
+
 def test_epochs_validation_logging_and_checkpoints(synthetic_dir: Path, tmp_path: Path) -> None:
     cfg = fast_cfg(
         synthetic_dir,
@@ -213,7 +251,7 @@ def test_optimizer_lr_scheduler_and_accumulation(synthetic_dir: Path, tmp_path: 
         "training.lr_scheduler_params.multisteplr.gamma=0.25",
         "training.accumulate_grad_batches=2",
     )
-    lrs: list[float] = []
+    lrs: list[dict[str, float]] = []
 
     from lightning.pytorch.callbacks import Callback
 
@@ -221,10 +259,16 @@ def test_optimizer_lr_scheduler_and_accumulation(synthetic_dir: Path, tmp_path: 
         def on_train_epoch_start(self, trainer, pl_module):
             opt = trainer.optimizers[0]
             assert type(opt).__name__ == "AdamW"
-            lrs.append(opt.param_groups[0]["lr"])
+            lrs.append({g["name"]: g["lr"] for g in opt.param_groups})
 
     result = run(cfg, tmp_path / "r", extra_callbacks=[RecordLR()])
-    assert lrs == pytest.approx([0.004, 0.001, 0.00025])
+    assert [lr["head"] for lr in lrs] == pytest.approx([0.004, 0.001, 0.00025])
+    # the backbone (unfrozen at epoch 0) starts at 0.1x the head's rate, then 1.5x per epoch,
+    # capped by the head's rate as the scheduler lowers it
+    assert [lr["backbone"] for lr in lrs] == pytest.approx([0.0004, 0.0006, 0.00025])
+    logged = pd.read_csv(tmp_path / "r" / "logs" / "metrics.csv")
+    assert logged["lr-AdamW/backbone"].dropna().tolist() == pytest.approx([0.0004, 0.0006, 0.00025])
+    assert logged["lr-AdamW/head"].dropna().tolist() == pytest.approx([0.004, 0.001, 0.00025])
     n_train = result.metrics["num_train_frames"]
     batches = -(-n_train // 8) if n_train % 8 else n_train // 8
     # two batches per optimizer step

@@ -36,21 +36,40 @@ def test_sampler_in_ask_tell_loop(name: str, synthetic_dir: Path, tmp_path: Path
     assert len(study.trials) == 12
 
 
+# the epochs at which each registered pruner may stop a trial far worse than the finished ones
+# (median: the first epoch, warm-up 0; hyperband: its bracket's first rung; none: never)
+PRUNES_A_FAR_WORSE_TRIAL_AT: dict[str, set[int]] = {
+    "median": {0},
+    "hyperband": {1, 3, 9},
+    "none": set(),
+}
+
+
 @pytest.mark.parametrize("name", PRUNERS.names())
-def test_pruner_decides_on_reported_values(name: str) -> None:
-    study = optuna.create_study(pruner=PRUNERS.get(name)(1, 0))
-    for value in (1.0, 1.0):
+def test_pruner_stops_a_far_worse_trial_and_keeps_a_level_one(name: str) -> None:
+    """Trials run as the sweep runs them (report, then ask should_prune, every epoch): twelve
+    level trials finish, then one far worse is stopped early and one more level trial is not.
+    Hyperband assigns brackets by a hash of the study name and trial number, so the name is
+    fixed; 10 epochs put every bracket's first rung (epoch 1, 3 or 9) inside the run."""
+    assert set(PRUNES_A_FAR_WORSE_TRIAL_AT) == set(PRUNERS.names()), "state the new pruner's rule"
+    study = optuna.create_study(study_name="pruning-test", pruner=PRUNERS.get(name)(1, 0))
+    epochs = 10
+
+    def run(value: float) -> int | None:
+        """The epoch the trial was pruned at, or None when it finished."""
         trial = study.ask()
-        for step in range(3):
-            trial.report(value, step)
+        for epoch in range(epochs):
+            trial.report(value, epoch)
+            if trial.should_prune():
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                return epoch
         study.tell(trial, value)
-    worse = study.ask()
-    for step in range(3):
-        worse.report(float("nan") if step == 2 else 100.0, step)
-    pruned = worse.should_prune()
-    if name == "median":
-        assert pruned  # far above the median of the finished trials
-    elif name == "none":
-        assert not pruned
-    else:  # hyperband decides per bracket; it must at least answer
-        assert isinstance(pruned, bool)
+        return None
+
+    assert [run(1.0) for _ in range(12)] == [None] * 12
+    expected = PRUNES_A_FAR_WORSE_TRIAL_AT[name]
+    pruned_at = run(100.0)
+    assert pruned_at in expected if expected else pruned_at is None
+    assert run(1.0) is None
+    states = [t.state for t in study.trials]
+    assert states.count(optuna.trial.TrialState.PRUNED) == int(bool(expected))
