@@ -157,8 +157,8 @@ def starts(
 # with the lowest pixel error; 20 frames per split) and 1.15x on the clips (60 training frames
 # cannot teach what the checkpoint's 160 did); the validation error after each of the first 4
 # epochs was at most 1.32x the start's. The margins above those absorb another machine's
-# floating-point path. Before the fix, the first epoch alone made the error 2x (heatmap) and 10x
-# (heatmap_mhcrnn) the checkpoint's.
+# floating-point path. Before the fix (the same bench on the previous release, seed 0) the first
+# epoch alone made the validation error 2.1-2.8x (heatmap) and 6.5x (heatmap_mhcrnn) the start's.
 HELD_OUT_FACTOR = 1.35
 FIRST_EPOCHS_FACTOR = 1.5
 
