@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from pose.data.context import CONTEXT_OFFSETS
+from pose.errors import WeightsError
 from pose.models.heads import HEADS, HeatmapHead
 
 
@@ -134,7 +135,13 @@ def transfer_head(state: Mapping[str, Tensor], to_context: bool) -> dict[str, Te
         if not to_context:
             out.update({f"{prefix}head.layers.{rest}": v for rest, v in layers.items()})
             continue
-        last = max(int(rest.split(".", 1)[0]) for rest in layers)
+        indices = {rest.split(".", 1)[0] for rest in layers}
+        last = max(int(i) for i in indices if i.isdigit()) if any(map(str.isdigit, indices)) else -1
+        if f"{last}.bias" not in layers:
+            raise WeightsError(
+                "model.checkpoint: its heatmap head is not the layer sequence of this engine's "
+                f"heads (keys {sorted(layers)[:3]}); expected head.layers.N.weight/bias"
+            )
         for rest, value in layers.items():
             out[f"{prefix}head.static.layers.{rest}"] = value
             half = value / 2 if int(rest.split(".", 1)[0]) == last else value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 import warnings
 from collections.abc import Sequence
@@ -238,18 +239,22 @@ def train(
         limit_val_batches=1.0 if has_val else 0,
         **length,
     )
-    started = time.perf_counter()
     start = (
         _score_start(module, datamodule, accelerator, precision)
         if cfg.model.checkpoint and has_val
         else None
     )
+    if accelerator == "gpu":
+        torch.cuda.empty_cache()  # DDP ranks train on these GPUs: leave them the memory
+    started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule)
     wall_seconds = time.perf_counter() - started
     # read from callback_metrics, which DDP's spawned ranks send back (callback attributes stay there)
     summary = TrainSummary.from_trainer(trainer)
-    best_is_start = start is not None and (
-        summary.best_score is None or start.val_loss <= summary.best_score
+    best_is_start = (
+        start is not None
+        and math.isfinite(start.val_loss)
+        and (summary.best_score is None or start.val_loss <= summary.best_score)
     )
 
     best_path = output_dir / BEST_CHECKPOINT

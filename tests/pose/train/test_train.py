@@ -325,6 +325,37 @@ def test_model_checkpoint_initializes_weights(synthetic_dir: Path, tmp_path: Pat
     )  # without model.checkpoint: a different init
 
 
+@pytest.mark.parametrize("start_wins", [True, False])
+def test_starting_weights_compete_for_best_checkpoint(
+    synthetic_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start_wins: bool
+) -> None:
+    """With model.checkpoint, best.ckpt is the start when no epoch has a lower val loss."""
+    import pose.train.run as run_module
+
+    first = run(fast_cfg(synthetic_dir, "training.max_epochs=1"), tmp_path / "a")
+    real = run_module._score_start
+
+    def scored(*args, **kwargs):
+        start = real(*args, **kwargs)
+        start.val_loss = -1.0 if start_wins else float("nan")  # always best / never usable
+        return start
+
+    monkeypatch.setattr(run_module, "_score_start", scored)
+    cfg = fast_cfg(
+        synthetic_dir, "training.max_epochs=2", f"model.checkpoint={first.best_checkpoint}"
+    )
+    result = run(cfg, tmp_path / "b")
+    m = result.metrics
+    assert m["best_is_start"] is start_wins
+    assert m["start_val_pixel_error"] is not None
+    start = torch.load(first.best_checkpoint, weights_only=True)["state_dict"]
+    best = torch.load(result.best_checkpoint, weights_only=True)["state_dict"]
+    same = all(torch.equal(start[k], best[k]) for k in start if k.endswith("weight"))
+    assert same is start_wins
+    assert (m["best_val_loss"] == -1.0) is start_wins
+    assert not (tmp_path / "b" / "checkpoints" / "best.ckpt").exists()
+
+
 def test_pretrained_backbone_from_explicit_weights_file(
     synthetic_dir: Path, tmp_path: Path
 ) -> None:
