@@ -135,16 +135,16 @@ def transfer_head(state: Mapping[str, Tensor], to_context: bool) -> dict[str, Te
         if not to_context:
             out.update({f"{prefix}head.layers.{rest}": v for rest, v in layers.items()})
             continue
-        indices = {rest.split(".", 1)[0] for rest in layers}
-        last = max(int(i) for i in indices if i.isdigit()) if any(map(str.isdigit, indices)) else -1
-        if f"{last}.bias" not in layers:
+        index = {rest: rest.split(".", 1)[0] for rest in layers}
+        last = max((int(i) for i in index.values() if i.isdigit()), default=-1)
+        if not all(i.isdigit() for i in index.values()) or f"{last}.bias" not in layers:
             raise WeightsError(
                 "model.checkpoint: its heatmap head is not the layer sequence of this engine's "
                 f"heads (keys {sorted(layers)[:3]}); expected head.layers.N.weight/bias"
             )
         for rest, value in layers.items():
             out[f"{prefix}head.static.layers.{rest}"] = value
-            half = value / 2 if int(rest.split(".", 1)[0]) == last else value
+            half = value / 2 if int(index[rest]) == last else value
             for target in ("frame_forward", "frame_backward"):
                 out[f"{prefix}head.{target}.layers.{rest}"] = half
         num_keypoints = layers[f"{last}.bias"].shape[0]
@@ -156,8 +156,6 @@ def transfer_head(state: Mapping[str, Tensor], to_context: bool) -> dict[str, Te
 def _silent_step(prefix: str, num_keypoints: int) -> dict[str, Tensor]:
     """The last layer of a recurrent step at zero: the step passes nothing on until it learns to
     (its earlier layers keep their random start, so the gradient reaches them at once)."""
-    last = len(_propagator(num_keypoints)) - 1
-    return {
-        f"{prefix}{last}.weight": torch.zeros(num_keypoints, 1, 3, 3),
-        f"{prefix}{last}.bias": torch.zeros(num_keypoints),
-    }
+    step = _propagator(num_keypoints)
+    last = len(step) - 1
+    return {f"{prefix}{last}.{k}": torch.zeros_like(v) for k, v in step[last].state_dict().items()}

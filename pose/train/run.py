@@ -251,16 +251,19 @@ def train(
     wall_seconds = time.perf_counter() - started
     # read from callback_metrics, which DDP's spawned ranks send back (callback attributes stay there)
     summary = TrainSummary.from_trainer(trainer)
-    best_is_start = (
-        start is not None
+    # the starting weights stay best when no epoch validated lower
+    best_start = (
+        start
+        if start is not None
         and math.isfinite(start.val_loss)
         and (summary.best_score is None or start.val_loss <= summary.best_score)
+        else None
     )
 
     best_path = output_dir / BEST_CHECKPOINT
     source = Path(best_model.best_model_path) if best_model.best_model_path else None
-    if start is not None and best_is_start:
-        module.load_state_dict(start.state_dict)
+    if best_start is not None:
+        module.load_state_dict(best_start.state_dict)
         trainer.save_checkpoint(best_path, weights_only=True)
         if source is not None:
             source.unlink(missing_ok=True)
@@ -283,7 +286,7 @@ def train(
         split_of_rows,
     )
     pixel_error = split_pixel_errors(predictions.errors, split_of_rows)
-    best_val_loss = start.val_loss if start is not None and best_is_start else summary.best_score
+    best_val_loss = best_start.val_loss if best_start is not None else summary.best_score
     metrics = {
         "best_val_loss": best_val_loss if has_val else None,
         "pixel_error": pixel_error,
@@ -306,7 +309,7 @@ def train(
         # what the run started from, on this run's validation frames (model.checkpoint)
         metrics["start_val_loss"] = start.val_loss
         metrics["start_val_pixel_error"] = start.val_pixel_error
-        metrics["best_is_start"] = best_is_start
+        metrics["best_is_start"] = best_start is not None
     if cfg.eval.predict_vids_after_training:
         # imported here: pose.predict builds on pose.train, not the other way round
         from pose.predict.images import TrainedModel
