@@ -22,14 +22,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import yaml
 from optuna.trial import FrozenTrial
 
 from pose.config import build_config, read_config_file
-from pose.data import check_data
 from sweeper.errors import SweepError
 from sweeper.space import load_space
 from sweeper.study.samplers import PRUNERS, SAMPLERS
@@ -43,22 +42,24 @@ from sweeper.study.study import (
     open_study,
     state_counts,
 )
-from sweeper.tracking.mlflow_runs import (
-    Tracker,
-    default_artifact_root,
-    default_tracking_uri,
-)
-from sweeper.tracking.plots import write_study_plots
 from sweeper.trial.process import wait_until_ready, warm_up
-from sweeper.trial.runner import TrialContext, TrialOutcome, TrialStatus, run_one_trial
+
+# The label reader (pandas), MLflow (a second), the trial runner (torch, Lightning) and the plots
+# are imported where they are used, after the checks that need none of them: bad input answers at once
+if TYPE_CHECKING:
+    from sweeper.trial.runner import TrialContext, TrialOutcome, TrialStatus
 
 MAX_CONSECUTIVE_FAILURES = 3
 # study names become MLflow run names and search filters: keep them to a safe alphabet
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
-class SweepInterrupted(Exception):
-    """Ctrl-C (or SIGTERM) stopped the sweep after its running trials were marked."""
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) stopped the sweep after its running trials were marked.
+
+    A KeyboardInterrupt, so that a program running a sweep in-process (a test session, a notebook)
+    stops as it would have without the sweep, instead of carrying on past the signal.
+    """
 
 
 @dataclass
@@ -97,6 +98,8 @@ class SweepView:
     running: list[TrialStatus]
     metric: str
     ended: list[FrozenTrial]  # complete, pruned and failed trials, all workers
+    started: float | None = None  # when this worker's loop began (time.monotonic())
+    slots: int = 1  # trials this worker runs at once
 
 
 @dataclass
@@ -107,6 +110,7 @@ class SweepSummary:
     parent_run_id: str
     tracking_uri: str
     storage: str
+    trials_page: str | None = None  # the MLflow UI's ranked trials, after the server's "/"
 
 
 def _check_options(opts: SweepOptions) -> None:
@@ -127,6 +131,16 @@ def _check_options(opts: SweepOptions) -> None:
         )
     if opts.heartbeat_seconds < 1:
         raise SweepError(f"--heartbeat: expected at least 1 second, got {opts.heartbeat_seconds}")
+
+
+def _check_without_engine(opts: SweepOptions, base_raw: dict[str, Any]) -> None:
+    """The overrides, the spaces (all but names the engine's registries hold) and the labeled data,
+    with light imports: bad input answers in well under a second, before the fork server starts."""
+    source = str(opts.base_config)
+    plain = load_space(opts.spaces, base_raw, opts.overrides, source, registries=False)
+    from pose.data import check_labeled_images  # pandas: not for the checks above
+
+    check_labeled_images(build_config(plain.base_raw, source=source, registries=False))
 
 
 def _slots(opts: SweepOptions) -> list[str | None]:
@@ -182,12 +196,20 @@ class Sweep:
 
     def __init__(self, opts: SweepOptions) -> None:
         _check_options(opts)
-        warm_up()  # the fork server imports torch and the engine while the stores open
         self.opts = opts
         self.objective = Objective.parse(opts.metric, opts.direction)
         base_raw = read_config_file(opts.base_config)
+        _check_without_engine(opts, base_raw)
+        # the fork server imports the engine while this process checks the names the engine's
+        # registries hold (importing torch itself), counts GPUs and opens the stores
+        warm_up()
+        from sweeper.tracking.mlflow_runs import (
+            Tracker,
+            default_artifact_root,
+            default_tracking_uri,
+        )
+
         self.space = load_space(opts.spaces, base_raw, opts.overrides, str(opts.base_config))
-        check_data(build_config(self.space.base_raw, source=str(opts.base_config)))
         self.slots = _slots(opts)
         self.study_name = opts.study_name or default_study_name(opts.base_config)
         self.storage_url = opts.storage or default_storage_url(opts.root)
@@ -241,12 +263,21 @@ class Sweep:
                 "sweeper.base_config": str(opts.base_config),
             },
         )
+        # the MLflow UI's page of the trials ranked by the objective (after the server's "/")
+        self.trials_page = self.tracker.show_trials(
+            self.study_name,
+            self.objective.name,
+            self.objective.direction,
+            self.objective.run_metric,
+            [p.key for p in self.space.params],
+        )
         self.work_dir = opts.root / "trials" / self.study_name
         self.stopping = threading.Event()
         self._running: dict[int, TrialStatus] = {}
         self._lock = threading.Lock()
         self._consecutive_failures = 0
         self._last_failure: str | None = None
+        self._started: float | None = None
 
     # ---- callbacks ---------------------------------------------------------------------------
     def _on_stale_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
@@ -287,12 +318,16 @@ class Sweep:
             running,
             self.objective.name,
             ended,
+            self._started,
+            len(self.slots),
         )
 
     def run(self, on_tick: Callable[[SweepView], None] | None = None) -> SweepSummary:
         """Run trials until the study has ``n_trials`` finished ones (or timeout / Ctrl-C)."""
+        from sweeper.trial.runner import run_one_trial
+
         wait_until_ready()
-        started = time.monotonic()
+        started = self._started = time.monotonic()
         last_heartbeat = 0.0
         threads = self._threads_per_trial()
         ctx = self._context()
@@ -379,6 +414,8 @@ class Sweep:
         return max(1, (os.cpu_count() or 1) // cpu_trials)
 
     def _context(self) -> TrialContext:
+        from sweeper.trial.runner import TrialContext
+
         return TrialContext(
             study=self.study,
             space=self.space,
@@ -404,6 +441,8 @@ class Sweep:
 
     def _finish(self) -> SweepSummary:
         """Log the sweep's spaces, best trial and Optuna plots to the parent run."""
+        from sweeper.tracking.plots import write_study_plots
+
         counts = dict(state_counts(self.study))
         best = best_complete_trial(self.study)
         metrics: dict[str, float] = {
@@ -437,7 +476,13 @@ class Sweep:
             still_running = counts.get("RUNNING", 0) > 0
             self.tracker.finish_parent(self.parent_run_id, metrics, tags, artifacts, still_running)
         return SweepSummary(
-            self.study_name, counts, best, self.parent_run_id, self.tracking_uri, self.storage_url
+            self.study_name,
+            counts,
+            best,
+            self.parent_run_id,
+            self.tracking_uri,
+            self.storage_url,
+            self.trials_page,
         )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -49,3 +51,16 @@ def synthetic_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def mirror_mouse() -> Path:
     return require(MIRROR_MOUSE)
+
+
+@pytest.fixture(autouse=True)
+def _signal_handlers_untouched() -> Iterator[None]:
+    """Every test leaves SIGINT and SIGTERM as it found them: library code that keeps a handler
+    installed makes the test process ignore the signals that should stop it."""
+    watched = (signal.SIGINT, signal.SIGTERM)
+    before = {s: signal.getsignal(s) for s in watched}
+    yield
+    changed = [s.name for s in watched if signal.getsignal(s) != before[s]]
+    for s in watched:
+        signal.signal(s, before[s])  # the next tests get a clean process either way
+    assert not changed, f"the test left its own handler for {', '.join(changed)}"

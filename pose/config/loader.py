@@ -9,8 +9,11 @@ environment defaults), fill defaults that depend on other keys, then run the cro
 from __future__ import annotations
 
 import copy
+import dataclasses
+import difflib
 import os
 import re
+import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -110,7 +113,7 @@ def set_dotted(raw: dict, key: str, value: Any) -> None:
 def _omegaconf_message(err: OmegaConfBaseException) -> str:
     key = getattr(err, "full_key", None) or "?"
     if isinstance(err, ConfigKeyError):
-        return f"unknown config key {key!r}"
+        return f"unknown config key {key!r}" + _did_you_mean(key)
     if isinstance(err, MissingMandatoryValue):
         return f"config key {key!r} is required but not set"
     if isinstance(err, ValidationError):
@@ -130,6 +133,29 @@ def _omegaconf_message(err: OmegaConfBaseException) -> str:
         msg = str(getattr(err, "msg", err)).split("\n")[0]
         return f"config key {key!r}: cannot resolve interpolation: {msg}"
     return f"config key {key!r}: {str(getattr(err, 'msg', err)).splitlines()[0]}"
+
+
+def _schema_section(key: str) -> type | None:
+    """The schema dataclass that holds ``key`` ("training.max_epoch" -> TrainingConfig)."""
+    section: type | None = PoseConfig
+    for part in key.split(".")[:-1]:
+        hints = typing.get_type_hints(section) if section else {}
+        section = hints.get(part)
+        if not (isinstance(section, type) and dataclasses.is_dataclass(section)):
+            return None
+    return section
+
+
+def _did_you_mean(key: str) -> str:
+    """The hint for a misspelt key, e.g. `` (did you mean 'training.max_epochs'?)``, from the
+    schema's own fields (empty when nothing is close)."""
+    section = _schema_section(key)
+    if section is None:
+        return ""
+    parent, _, leaf = key.rpartition(".")
+    names = [f.name for f in dataclasses.fields(section)]
+    close = difflib.get_close_matches(leaf, names, n=1, cutoff=0.75)
+    return f" (did you mean {(parent + '.' if parent else '') + close[0]!r}?)" if close else ""
 
 
 def _training_mode(training: Mapping[str, Any], source: str) -> str:
@@ -185,9 +211,17 @@ def _fill_dependent_defaults(cfg: PoseConfig, mode: str, user_training: Mapping[
 
 
 def build_config(
-    raw: Mapping[str, Any], overrides: Iterable[str] = (), source: str = "config"
+    raw: Mapping[str, Any],
+    overrides: Iterable[str] = (),
+    source: str = "config",
+    *,
+    registries: bool = True,
 ) -> PoseConfig:
-    """Turn a raw mapping (a parsed YAML file) plus overrides into a validated :class:`PoseConfig`."""
+    """Turn a raw mapping (a parsed YAML file) plus overrides into a validated :class:`PoseConfig`.
+
+    ``registries=False`` skips the checks of names against the engine's registries (backbones,
+    heads, losses, ...), which import torch: a quick first pass for errors that need no engine.
+    """
     from pose.config.validate import validate_config
 
     if not isinstance(raw, Mapping):
@@ -214,7 +248,7 @@ def build_config(
         raise ConfigError(f"{source}: {_omegaconf_message(err)}") from None
     cfg.hydra = hydra
     _fill_dependent_defaults(cfg, mode, training)
-    validate_config(cfg, source=source, mode=mode)
+    validate_config(cfg, source=source, mode=mode, registries=registries)
     return cfg
 
 

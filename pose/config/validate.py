@@ -64,13 +64,21 @@ class _Checker:
         self.fail(key, f"one of the registered {registry.kind}s ({', '.join(names)})", value)
 
 
-def validate_config(cfg: PoseConfig, source: str = "config", mode: str = "epochs") -> None:
-    """Raise :class:`ConfigError` for the first value that breaks a rule of the spec."""
+def validate_config(
+    cfg: PoseConfig, source: str = "config", mode: str = "epochs", registries: bool = True
+) -> None:
+    """Raise :class:`ConfigError` for the first value that breaks a rule of the spec.
+
+    Names looked up in registries come last, and only with ``registries``: the engine's registries
+    import torch, so a first pass without them answers plain mistakes in a fraction of a second.
+    """
     c = _Checker(source)
     _check_data(c, cfg)
     _check_training(c, cfg, mode)
     _check_model(c, cfg)
     _check_losses_eval(c, cfg)
+    if registries:
+        _check_registered(c, cfg)
 
 
 def _check_data(c: _Checker, cfg: PoseConfig) -> None:
@@ -118,14 +126,7 @@ def _check_data(c: _Checker, cfg: PoseConfig) -> None:
 
 
 def _check_training(c: _Checker, cfg: PoseConfig, mode: str) -> None:
-    from pose.data.augmentation import validate_augmentation
-    from pose.train.optim import LR_SCHEDULERS, OPTIMIZERS
-
     t = cfg.training
-    try:
-        validate_augmentation(t.imgaug)
-    except ConfigError as err:
-        raise ConfigError(f"{c.source}: {err}") from None
     if t.imgaug_hflip and isinstance(cfg.data.csv_file, list):
         c.fail("training.imgaug_hflip", "false for multiview configs (several csv files)", True)
     for key in (
@@ -188,14 +189,12 @@ def _check_training(c: _Checker, cfg: PoseConfig, mode: str) -> None:
             f"a multiple of training.check_val_every_n_epoch ({t.check_val_every_n_epoch})",
             t.ckpt_every_n_epochs,
         )
-    c.registered("training.optimizer", t.optimizer, OPTIMIZERS)
     c.check(
         t.optimizer_params.learning_rate > 0,
         "training.optimizer_params.learning_rate",
         "a positive number",
         t.optimizer_params.learning_rate,
     )
-    c.registered("training.lr_scheduler", t.lr_scheduler, LR_SCHEDULERS)
     c.check(
         t.precision in PRECISIONS,
         "training.precision",
@@ -207,14 +206,7 @@ def _check_training(c: _Checker, cfg: PoseConfig, mode: str) -> None:
 
 
 def _check_model(c: _Checker, cfg: PoseConfig) -> None:
-    from pose.losses.heatmap import HEATMAP_LOSSES
-    from pose.models.backbones import BACKBONES
-    from pose.models.heads import HEADS
-
     m = cfg.model
-    c.registered("model.backbone", m.backbone, BACKBONES)
-    c.registered("model.model_type", m.model_type, HEADS, extra=UNTRAINED_MODEL_TYPES)
-    c.registered("model.heatmap_loss_type", m.heatmap_loss_type, HEATMAP_LOSSES)
     for loss in m.losses_to_use:
         c.check(
             loss in UNSUPERVISED_LOSSES,
@@ -243,8 +235,29 @@ def _check_losses_eval(c: _Checker, cfg: PoseConfig) -> None:
     )
     c.check(ok, "losses.temporal.epsilon", "a number or a list of numbers (one per keypoint)", eps)
     c.probability("eval.confidence_thresh_for_vid", cfg.eval.confidence_thresh_for_vid)
+
+
+def _check_registered(c: _Checker, cfg: PoseConfig) -> None:
+    """Names a registry must hold: augmentations, optimizers, schedulers, backbones, heads, losses
+    (importing them imports torch, timm and imgaug) and matplotlib's colormaps."""
     import matplotlib
 
+    from pose.data.augmentation import validate_augmentation
+    from pose.losses.heatmap import HEATMAP_LOSSES
+    from pose.models.backbones import BACKBONES
+    from pose.models.heads import HEADS
+    from pose.train.optim import LR_SCHEDULERS, OPTIMIZERS
+
+    t, m = cfg.training, cfg.model
+    try:
+        validate_augmentation(t.imgaug)
+    except ConfigError as err:
+        raise ConfigError(f"{c.source}: {err}") from None
+    c.registered("training.optimizer", t.optimizer, OPTIMIZERS)
+    c.registered("training.lr_scheduler", t.lr_scheduler, LR_SCHEDULERS)
+    c.registered("model.backbone", m.backbone, BACKBONES)
+    c.registered("model.model_type", m.model_type, HEADS, extra=UNTRAINED_MODEL_TYPES)
+    c.registered("model.heatmap_loss_type", m.heatmap_loss_type, HEATMAP_LOSSES)
     c.check(
         cfg.eval.colormap in matplotlib.colormaps,
         "eval.colormap",

@@ -1,4 +1,5 @@
-"""Cheap data checks for ``sweeper validate``: labels readable, header matches, images present."""
+"""Cheap data checks for ``sweeper validate`` and ``sweeper run``: labels readable, header matches,
+images present. No torch: they answer before the engine is imported."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pose.config.schema import PoseConfig
-from pose.data.augmentation import lateral_partners
 from pose.data.context import context_offsets, context_paths
 from pose.data.labels import LabeledData, check_labels_match_config, read_labels
 from pose.errors import DataError
@@ -41,12 +41,18 @@ def load_checked_labels(cfg: PoseConfig) -> LabeledData:
     labels = read_labels(path)
     check_labels_match_config(labels, cfg.data.keypoint_names, cfg.data.num_keypoints, path)
     if cfg.training.imgaug_hflip:
+        from pose.data.augmentation import lateral_partners  # here: imgaug takes a second to import
+
         lateral_partners(labels.keypoint_names)
     return labels
 
 
-def check_data(cfg: PoseConfig) -> DataSummary:
-    """Read the labels and check every image file exists, without decoding images."""
+def check_labeled_images(cfg: PoseConfig) -> LabeledData:
+    """The checked labels, once every labeled image file is known to exist (none is decoded).
+
+    Imports neither torch nor imgaug (unless hflip pairs are checked), so a sweep refuses bad
+    data before it starts the engine.
+    """
     data_dir, path = Path(cfg.data.data_dir), labels_path(cfg)
     labels = load_checked_labels(cfg)
     missing = [p for p in labels.image_paths if not (data_dir / p).is_file()]
@@ -55,6 +61,13 @@ def check_data(cfg: PoseConfig) -> DataSummary:
             f"{path}: {len(missing)} of {len(labels.image_paths)} labeled images not found under "
             f"{data_dir}, e.g. {missing[0]}"
         )
+    return labels
+
+
+def check_data(cfg: PoseConfig) -> DataSummary:
+    """Read the labels and check every image file exists, without decoding images."""
+    data_dir, path = Path(cfg.data.data_dir), labels_path(cfg)
+    labels = check_labeled_images(cfg)
     full_context = None
     offsets = context_offsets(cfg.model.model_type)
     if offsets:

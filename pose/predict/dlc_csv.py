@@ -69,3 +69,21 @@ def read_predictions(path: Path) -> pd.DataFrame:
         names=frame.columns.names,
     )
     return frame
+
+
+def is_predictions_csv(path: Path) -> bool:
+    """Whether ``path`` starts with the DeepLabCut header rows (``scorer``, ``bodyparts``, ``coords``)."""
+    with path.open() as file:
+        heads = [file.readline().split(",", 1)[0].strip() for _ in range(3)]
+    return heads == ["scorer", "bodyparts", "coords"]
+
+
+def flat_predictions(frame: pd.DataFrame) -> pd.DataFrame:
+    """The same table under one header row (``nose_x``, ``nose_y``, ``nose_likelihood``, ``set``):
+    viewers that read one header row (MLflow's artifact preview, spreadsheets) show it as it is."""
+    flat = frame.copy()
+    flat.columns = [
+        "_".join(str(level) for level in col[1:] if level) or str(col[0]) for col in frame.columns
+    ]
+    flat.index.name = "image"
+    return flat

@@ -27,12 +27,12 @@ from pose.models.outputs import decode_outputs
 from pose.predict.dlc_csv import predictions_frame, write_csv
 from pose.predict.images import TrainedModel
 from pose.predict.streams import ordered_map, stream_count, threads_per_stream
+from pose.predict.video_files import find_videos
 from pose.predict.windows import ContextWindows
 from pose.train.precision import autocast
 from pose.video.labeled import write_labeled_video
 from pose.video.readers import VideoInfo, open_video
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
 PREDICTIONS_DIR = "video_preds"
 _DONE = object()
 
@@ -44,19 +44,6 @@ class VideoPrediction:
     csv: Path
     temporal_norm_csv: Path
     labeled_video: Path | None
-
-
-def find_videos(paths: list[Path]) -> list[Path]:
-    """Video files among ``paths`` (directories are searched one level deep), sorted."""
-    found: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found += sorted(p for p in path.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)
-        elif path.exists():
-            found.append(path)
-        else:
-            raise DataError(f"video {path}: file not found")
-    return found
 
 
 def _prefetch(batches: Iterator[Any], depth: int = 2) -> Generator[Any, None, None]:

@@ -32,6 +32,7 @@ from pose.predict.labeled import predict_labeled, split_pixel_errors, write_labe
 from pose.train.callbacks import BackboneUnfreeze, ThroughputTimer, TrainSummary
 from pose.train.module import PoseLightningModule
 from pose.train.precision import lightning_precision, pick_accelerator, resolve_precision
+from pose.train.signals import sigterm_reaches_the_process
 
 BEST_CHECKPOINT = "best.ckpt"
 
@@ -155,7 +156,8 @@ def _score_start(
         enable_progress_bar=False,
         enable_model_summary=False,
     )
-    with torch.random.fork_rng(devices=[]):  # training draws the same numbers as without it
+    # fork_rng: training draws the same numbers as without this validation
+    with torch.random.fork_rng(devices=[]), sigterm_reaches_the_process(trainer):
         [scores] = trainer.validate(module, dataloaders=datamodule.val_dataloader(), verbose=False)
     state = {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
     pixel_error = scores.get("val/pixel_error")
@@ -247,7 +249,8 @@ def train(
     if accelerator == "gpu":
         torch.cuda.empty_cache()  # DDP ranks train on these GPUs: leave them the memory
     started = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
+    with sigterm_reaches_the_process(trainer):
+        trainer.fit(module, datamodule=datamodule)
     wall_seconds = time.perf_counter() - started
     # read from callback_metrics, which DDP's spawned ranks send back (callback attributes stay there)
     summary = TrainSummary.from_trainer(trainer)

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.text import Text
 
 from pose.errors import PoseError
+from sweeper.cli.help import UsageCommand
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -29,6 +30,12 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
+
+
+def command(name: str | None = None) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Register a command of ``sweeper`` with Unix-style help (:class:`UsageCommand`)."""
+    return app.command(name, cls=UsageCommand)
+
 
 ConfigArg = Annotated[
     Path, typer.Argument(help="A Lightning Pose config.yaml.", show_default=False)
@@ -69,7 +76,7 @@ def main() -> None:
     from typer.exceptions import TyperException  # Typer's (vendored) click errors derive from it
 
     try:
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="sweeper")
     except TyperException as err:
         ctx = getattr(err, "ctx", None)
         hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""

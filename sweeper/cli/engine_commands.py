@@ -11,7 +11,14 @@ from rich.markup import escape
 from rich.text import Text
 
 from pose.errors import PoseError
-from sweeper.cli.app import ConfigArg, OverrideOpt, app, console, err_console, user_errors
+from sweeper.cli.app import (
+    ConfigArg,
+    OverrideOpt,
+    command,
+    console,
+    err_console,
+    user_errors,
+)
 
 if TYPE_CHECKING:
     from pose.config import PoseConfig
@@ -30,7 +37,7 @@ def _default_output_dir() -> Path:
     return Path("outputs") / (now := datetime.now()).strftime("%Y-%m-%d") / now.strftime("%H-%M-%S")
 
 
-@app.command()
+@command()
 @user_errors
 def train(
     config: ConfigArg,
@@ -42,10 +49,11 @@ def train(
 ) -> None:
     """Train one model; writes config.yaml, best.ckpt, predictions CSVs and metrics.json."""
     from pose.config import load_config
-    from pose.train import train as run_training
 
     cfg = load_config(config, override or [])
     _print_warnings(cfg)
+    from pose.train import train as run_training  # Lightning once the config is known good
+
     out = output_dir or _default_output_dir()
     result = run_training(cfg, out)
     m = result.metrics
@@ -59,15 +67,16 @@ def train(
     console.print(f"outputs in [bold]{escape(str(result.output_dir))}[/]")
 
 
-@app.command()
+@command()
 @user_errors
 def validate(config: ConfigArg, override: OverrideOpt = None) -> None:
     """Load and check a config and its labeled data; print a short summary."""
     from pose.config import load_config, untrainable_reason
-    from pose.data import check_data
 
     cfg = load_config(config, override or [])
     _print_warnings(cfg)
+    from pose.data import check_data  # pandas (a third of a second): only for a config that loads
+
     t, d, m = cfg.training, cfg.data, cfg.model
     line = lambda text: console.print(text, markup=False, highlight=False)  # noqa: E731
     # multiview label files are checked once multiview training exists; say so below
@@ -102,7 +111,7 @@ def validate(config: ConfigArg, override: OverrideOpt = None) -> None:
         )
 
 
-@app.command("example-data")
+@command("example-data")
 @user_errors
 def example_data(
     directory: Annotated[
@@ -119,8 +128,6 @@ def example_data(
     ] = False,
 ) -> None:
     """Write a synthetic labeled data set with known keypoints, a video, and a config.yaml."""
-    from pose.data.synthetic import make_example_dataset
-
     config = directory / "config.yaml"
     if directory.exists() and any(directory.iterdir()):
         if not (config.is_file() and (directory / "CollectedData.csv").is_file()):
@@ -129,6 +136,8 @@ def example_data(
             )
         console.print(f"example data already in {escape(str(directory))}; reusing it")
     else:
+        from pose.data.synthetic import make_example_dataset
+
         config = make_example_dataset(directory, n_images=n_images, seed=seed, context=context)
         console.print(f"wrote synthetic data set and config: [bold]{escape(str(config))}[/]")
     console.print(f"train it with: sweeper train {escape(str(config))}")
@@ -138,7 +147,7 @@ def example_data(
     )
 
 
-@app.command()
+@command()
 @user_errors
 def predict(
     model: Annotated[
@@ -185,17 +194,20 @@ def predict(
         TimeRemainingColumn,
     )
 
-    from pose.predict.images import load_trained
-    from pose.predict.video import find_videos, predict_video
-    from pose.video.readers import VideoInfo
-    from sweeper.tracking.mlflow_runs import default_tracking_uri
-    from sweeper.tracking.models import resolve_model
+    from pose.predict import find_videos
 
     files = find_videos(list(videos))
     if not files:
         raise PoseError(
             f"no videos ({', '.join(map(str, videos))}); expected .mp4/.avi/.mov/.mkv files"
         )
+    # the engine (torch) and MLflow only once the videos are there
+    from pose.predict.images import load_trained
+    from pose.predict.video import predict_video
+    from pose.video.readers import VideoInfo
+    from sweeper.tracking.mlflow_runs import default_tracking_uri
+    from sweeper.tracking.models import resolve_model
+
     local = not model.startswith(("runs:/", "models:/"))
     out = output_dir or (Path(model) if local else Path.cwd())
     with tempfile.TemporaryDirectory(prefix="sweeper-model-") as tmp:

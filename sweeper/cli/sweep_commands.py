@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +11,14 @@ from rich.markup import escape
 from rich.text import Text
 
 from pose.errors import PoseError
-from sweeper.cli.app import ConfigArg, OverrideOpt, app, console, err_console, user_errors
+from sweeper.cli.app import (
+    ConfigArg,
+    OverrideOpt,
+    command,
+    console,
+    err_console,
+    user_errors,
+)
 
 
 def _quiet_libraries() -> None:
@@ -48,7 +56,7 @@ RootOpt = Annotated[
 ]
 
 
-@app.command()
+@command()
 @user_errors
 def run(
     base_config: ConfigArg,
@@ -107,9 +115,11 @@ def run(
     root: RootOpt = Path("mlruns"),
 ) -> None:
     """Sweep a base config over search spaces: Optuna trials, each tracked as an MLflow run."""
+    command_started = time.monotonic()
     from rich.live import Live
 
-    from sweeper.cli.progress import ended_line, render
+    from sweeper.cli.progress import duration, ended_line, render
+    from sweeper.space.params import value_label
     from sweeper.study.storage import redact
     from sweeper.sweep import SweepInterrupted, SweepOptions, SweepView, run_sweep
 
@@ -156,7 +166,7 @@ def run(
                 if trial.number not in seen:
                     seen.add(trial.number)
                     if not first:
-                        live.console.print(ended_line(trial, view.metric))
+                        live.console.print(ended_line(trial, view))
             first = False
             live.update(render(view))
 
@@ -169,15 +179,23 @@ def run(
     c = summary.counts
     console.print(
         f"[bold green]study {escape(summary.study)}[/]: {c.get('COMPLETE', 0)} complete, "
-        f"{c.get('PRUNED', 0)} pruned, {c.get('FAIL', 0)} failed"
+        f"{c.get('PRUNED', 0)} pruned, {c.get('FAIL', 0)} failed "
+        f"in {duration(time.monotonic() - command_started)}"
     )
     if summary.best is not None:
         console.print(
-            f"best trial {summary.best.number}: {opts.metric} = {summary.best.value:.4g}  "
-            f"{escape(str(summary.best.params))}"
+            f"best trial {summary.best.number}: {opts.metric} = {summary.best.value:.4g}",
+            highlight=False,
         )
-    ui = "sweeper ui" if tracking_uri is None else f"open {redact(tracking_uri)}"
-    console.print(f"compare trials: {ui}")
+        for key, value in summary.best.params.items():
+            console.print(Text(f"  {key}: {value_label(value)}"), highlight=False)
+    if tracking_uri is None:
+        ui = "sweeper ui, then open the page it prints for this study"
+    elif tracking_uri.startswith(("http://", "https://")) and summary.trials_page:
+        ui = f"{redact(tracking_uri).rstrip('/')}/{summary.trials_page}"
+    else:
+        ui = f"open {redact(tracking_uri)}"
+    console.print(Text(f"compare trials: {ui}"), soft_wrap=True)
     where = "".join(
         f" {flag} {value}"
         for flag, value in (
@@ -208,7 +226,7 @@ def _storage_url(storage: str | None, root: Path) -> str:
     return url
 
 
-@app.command()
+@command()
 @user_errors
 def report(
     study: StudyArg,
@@ -219,19 +237,20 @@ def report(
     root: RootOpt = Path("mlruns"),
 ) -> None:
     """Print a table of a study's trials: number, state, params, metric, duration."""
+    url = _storage_url(storage, root)  # a missing store answers before the imports below
     _quiet_libraries()
     from sweeper.study.report import trials_table, write_html_report
     from sweeper.study.storage import open_storage
     from sweeper.study.study import load_existing_study
 
-    loaded = load_existing_study(study, open_storage(_storage_url(storage, root), 60))
+    loaded = load_existing_study(study, open_storage(url, 60))
     console.print(trials_table(loaded))
     if html is not None:
         write_html_report(loaded, html)
         console.print(f"HTML report: [bold]{escape(str(html))}[/]")
 
 
-@app.command()
+@command()
 @user_errors
 def promote(
     study: StudyArg,
@@ -259,25 +278,42 @@ def promote(
         f"[bold green]promoted[/] trial {promoted.trial_number} ({promoted.value:.4g}) as "
         f"{escape(promoted.model_name)} version {promoted.version}, alias {escape(promoted.alias)}"
     )
-    console.print(f'load it with mlflow.pyfunc.load_model("{escape(promoted.uri)}")')
+    console.print("load it with:")
+    # code to paste: no markup, highlighting or wrapping that would change it
+    console.print(promoted.load_snippet, markup=False, highlight=False, emoji=False, soft_wrap=True)
 
 
-@app.command()
+@command()
 @user_errors
 def ui(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,
     root: RootOpt = Path("mlruns"),
 ) -> None:
-    """Serve the MLflow UI for the embedded store, on 127.0.0.1 only."""
+    """Serve the MLflow UI for the embedded store, on 127.0.0.1 only; print each study's page of
+    its trials ranked by the objective."""
     import os
     import sys
 
-    from sweeper.tracking.mlflow_runs import default_artifact_root, default_tracking_uri
-
     db = (root / "mlflow.db").resolve()
-    if not db.is_file():
+    if not db.is_file():  # before MLflow's import: a wrong --root answers at once
         raise PoseError(f"no MLflow store at {db}; run `sweeper run` first or pass --root")
-    console.print(f"MLflow UI on http://127.0.0.1:{port} (Ctrl-C to stop)")
+
+    from mlflow.exceptions import MlflowException
+
+    from sweeper.tracking.mlflow_runs import (
+        default_artifact_root,
+        default_tracking_uri,
+        study_views,
+    )
+
+    base = f"http://127.0.0.1:{port}"
+    console.print(f"MLflow UI on {base} (Ctrl-C to stop)")
+    try:
+        views = study_views(default_tracking_uri(root))
+    except MlflowException:  # the server reports what is wrong with the store
+        views = []
+    for study, page in views:
+        console.print(Text(f"  trials of {study}: {base}/{page}"), soft_wrap=True)  # one line
     command = [
         sys.executable,
         "-m",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
+from mlflow.entities import LoggedModelOutput, Run
 from mlflow.exceptions import MlflowException
 
 import pose
@@ -48,16 +49,64 @@ class Promotion:
     trial_number: int
     value: float
     run_id: str
+    tracking_uri: str
 
     @property
     def uri(self) -> str:
         return f"models:/{self.model_name}@{self.alias}"
 
+    @property
+    def load_snippet(self) -> str:
+        """Python that loads the promoted model in a fresh process: the store's URI comes first,
+        since MLflow's default store is a new ``mlflow.db`` in the current directory. Passwords are
+        redacted."""
+        shown = redact(self.tracking_uri)
+        hidden = shown != self.tracking_uri
+        return (
+            "import mlflow\n"
+            + ("# put the password in place of *** (it is never printed)\n" if hidden else "")
+            + f"mlflow.set_tracking_uri({shown!r})\n"
+            f"model = mlflow.pyfunc.load_model({self.uri!r})"
+        )
+
+
+def _log_pyfunc(
+    client: MlflowClient, run: Run, config: Path, checkpoint: Path, tags: dict[str, str]
+) -> str:
+    """Log the pyfunc model as an MLflow 3 logged model linked to the finished trial run; its id.
+
+    The run is never resumed (``start_run(run_id=...)`` would reset its status and end time to the
+    moment of promotion): the model names the run as its source, and the run lists the model among
+    its outputs, which touches neither the run's info nor its metrics, params or tags.
+    """
+    run_id = run.info.run_id
+    keypoints = load_config(str(config)).data.keypoint_names or []
+    model = mlflow.initialize_logged_model(
+        name="model",
+        source_run_id=run_id,
+        experiment_id=run.info.experiment_id,
+        tags=tags,
+        params=dict(run.data.params),  # what log_model copies from a run it logs into
+    )
+    with warnings.catch_warnings():
+        # an input example would need an image file; the signature documents the input
+        warnings.filterwarnings("ignore", message=".*input example was not provided")
+        mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(MODEL_CODE),  # code, not a pickle
+            artifacts={"config": str(config), "checkpoint": str(checkpoint)},
+            signature=signature(keypoints),
+            pip_requirements=[f"pose-sweeper=={pose.__version__}"],
+            model_id=model.model_id,
+        )
+    client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step=0)])
+    return model.model_id
+
 
 def promote_best(
     study_name: str, storage_url: str, tracking_uri: str, model_name: str, alias: str
 ) -> Promotion:
-    """Log the best trial's model as a pyfunc in its run, register it, and point ``alias`` at it."""
+    """Log the best trial's model as a pyfunc linked to its run, register it, point ``alias`` at it."""
     _check_names(model_name, alias)
     from sweeper.study.storage import open_storage
 
@@ -71,31 +120,12 @@ def promote_best(
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     metric = str(study.user_attrs.get(ATTR_METRIC, "value"))
     try:
-        client.get_run(run_id)
+        run = client.get_run(run_id)
     except MlflowException:
         raise SweepError(
             f"MLflow run {run_id} of trial {best.number} is not in {redact(tracking_uri)}; "
             "pass the --tracking-uri the sweep logged to"
         ) from None
-    mlflow.set_tracking_uri(tracking_uri)  # for the fluent logging below
-    mlflow.set_registry_uri(tracking_uri)
-    with tempfile.TemporaryDirectory(prefix="sweeper-promote-") as tmp:
-        try:
-            config, checkpoint = resolve_model(f"runs:/{run_id}", tracking_uri, Path(tmp))
-        except SweepError as err:
-            raise SweepError(f"trial {best.number}: {err}") from None
-        artifacts = {"config": str(config), "checkpoint": str(checkpoint)}
-        keypoints = load_config(artifacts["config"]).data.keypoint_names or []
-        with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
-            # an input example would need an image file; the signature documents the input
-            warnings.filterwarnings("ignore", message=".*input example was not provided")
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=str(MODEL_CODE),  # code, not a pickle
-                artifacts=artifacts,
-                signature=signature(keypoints),
-                pip_requirements=[f"pose-sweeper=={pose.__version__}"],
-            )
     tags = {
         "sweeper.study": study_name,
         "sweeper.trial_number": str(best.number),
@@ -103,9 +133,20 @@ def promote_best(
         "sweeper.value": f"{best.value:.6g}",
         "sweeper.params": json.dumps(best.params, default=str),
     }
+    mlflow.set_tracking_uri(tracking_uri)  # for the fluent logging below
+    mlflow.set_registry_uri(tracking_uri)
+    with tempfile.TemporaryDirectory(prefix="sweeper-promote-") as tmp:
+        try:
+            config, checkpoint = resolve_model(f"runs:/{run_id}", tracking_uri, Path(tmp))
+        except SweepError as err:
+            raise SweepError(f"trial {best.number}: {err}") from None
+        model_id = _log_pyfunc(client, run, config, checkpoint, tags)
     try:
-        version = mlflow.register_model(info.model_uri, model_name, tags=tags)
+        # the version records the run through the logged model's source_run_id
+        version = mlflow.register_model(f"models:/{model_id}", model_name, tags=tags)
         client.set_registered_model_alias(model_name, alias, str(version.version))
     except MlflowException as err:
         raise SweepError(f"cannot register model {model_name!r}: {err.message}") from None
-    return Promotion(model_name, str(version.version), alias, best.number, best.value, run_id)
+    return Promotion(
+        model_name, str(version.version), alias, best.number, best.value, run_id, tracking_uri
+    )

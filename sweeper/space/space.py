@@ -137,12 +137,14 @@ def _sampling_order(params: list[Param]) -> list[Param]:
     return ordered
 
 
-def _check_against_base(param: Param, base_raw: Mapping[str, Any]) -> None:
+def _check_against_base(param: Param, base_raw: Mapping[str, Any], registries: bool) -> None:
     """Every choice (or both ends of a range) must make a valid, trainable config on its own."""
     for value in param.candidate_values():
         source = f"{param.source} [{param.key}={value_label(value)}]"
         try:
-            cfg = build_config(apply_values(base_raw, {param.key: value}), source=source)
+            cfg = build_config(
+                apply_values(base_raw, {param.key: value}), source=source, registries=registries
+            )
         except ConfigError as err:
             raise SweepError(str(err)) from None
         reason = untrainable_reason(cfg)
@@ -155,16 +157,22 @@ def load_space(
     base_raw: Mapping[str, Any],
     overrides: Sequence[str] = (),
     base_source: str = "base config",
+    *,
+    registries: bool = True,
 ) -> SearchSpace:
     """Merge space files and check each key and value against the base config (plus overrides).
 
     Fails before any trial starts on: a missing or malformed file, a key defined twice, an unknown
     config key, a value its key does not accept, an empty choice list, or a ``when`` on an unknown key.
+    With ``registries=False`` names the engine's registries hold (backbones, losses, ...) go
+    unchecked, and so nothing imports torch (see :func:`pose.config.build_config`).
     """
     if not paths:
         raise SweepError("no search space given; pass at least one --space FILE")
     merged_raw = apply_values(base_raw, dict(parse_override(item) for item in overrides))
-    base_values = config_to_dict(build_config(merged_raw, source=base_source))
+    base_values = config_to_dict(
+        build_config(merged_raw, source=base_source, registries=registries)
+    )
 
     params: dict[str, Param] = {}
     for path in map(Path, paths):
@@ -180,7 +188,7 @@ def load_space(
                 raise SweepError(
                     f"{param.source}: {param.key}: 'when' refers to unknown config key {condition.key!r}"
                 )
-        _check_against_base(param, merged_raw)
+        _check_against_base(param, merged_raw, registries)
     return SearchSpace(
         _sampling_order(list(params.values())), list(map(Path, paths)), merged_raw, base_values
     )

@@ -14,7 +14,6 @@ from rich.text import Text
 
 from sweeper.space.params import value_label
 from sweeper.study.study import ATTR_METRIC, ATTR_REASON, best_complete_trial
-from sweeper.tracking.plots import study_figures
 
 _STYLE = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red", "RUNNING": "cyan"}
 
@@ -76,6 +75,8 @@ def write_html_report(study: optuna.Study, path: Path) -> None:
     console = Console(record=True, width=160, file=io.StringIO())
     console.print(trials_table(study))
     table_html = console.export_html(inline_styles=True, code_format="<pre>{code}</pre>")
+    from sweeper.tracking.plots import study_figures  # here: plotting imports matplotlib (0.4 s)
+
     metric = str(study.user_attrs.get(ATTR_METRIC, "value"))
     figures = study_figures(study, metric).values()
     plots = "\n".join(

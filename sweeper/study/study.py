@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ _FINAL_ONLY = (
     "train_seconds",
 )
 _EPOCH_ONLY = ("train/loss",)
+# metrics.json values a trial's MLflow run logs under another name (nested ones get dotted keys)
+_RUN_METRIC = {"train_pixel_error": "pixel_error.train"}
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,13 @@ class Objective:
     def epoch_name(self) -> str | None:
         """The metric reported each validation epoch (None: this objective cannot prune)."""
         return self.name if "/" in self.name else None
+
+    @property
+    def run_metric(self) -> str:
+        """The metric of a trial's MLflow run that holds the value Optuna got, to rank trials by
+        (the per-epoch ``val/pixel_error`` ends at the last epoch's, not the best checkpoint's)."""
+        key = _EPOCH_TO_FINAL.get(self.name, self.name)
+        return _RUN_METRIC.get(key, key)
 
     def final(self, metrics: Mapping[str, Any], last_epoch: Mapping[str, float]) -> float | None:
         """The trial's value: the metrics.json figure, or the last epoch's value if there is none."""
@@ -108,6 +118,10 @@ def open_study(
     if ATTR_METRIC not in attrs:
         study.set_user_attr(ATTR_METRIC, objective.name)
         study.set_user_attr(ATTR_FINGERPRINT, study_fingerprint)
+    if study.metric_names != [objective.name]:
+        with warnings.catch_warnings():  # experimental in Optuna 4; optuna-dashboard shows the name
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([objective.name])
     return study
 
 

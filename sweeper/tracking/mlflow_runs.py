@@ -6,10 +6,13 @@ threads never share MLflow's per-thread "active run" state.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +20,24 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 
+from pose.predict import flat_predictions, is_predictions_csv, read_predictions
 from sweeper.errors import SweepError
 from sweeper.study.storage import DEFAULT_ROOT, init_lock, prepare_sqlite, redact, scrub
+from sweeper.tracking.ui_view import (
+    KIND_TAG,
+    MODEL_TRAINING,
+    NOTE_PART_PREFIX,
+    NOTE_TAG,
+    VIEW_TAG_PREFIX,
+    column,
+    kind_unset,
+    note,
+    runs_path,
+    study_paragraph,
+    view_key,
+    view_state,
+    written_by_sweeps,
+)
 
 TAG_STUDY = "sweeper.study"
 TAG_ROLE = "sweeper.role"
@@ -29,6 +48,9 @@ TAG_PARENT = "mlflow.parentRunId"
 # Optuna trial state -> MLflow run status
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
 _BATCH = 100  # MLflow's limit of params per log_batch call
+_MAX_NOTE = 5000  # the tag value limit of older tracking servers (3.17's is 20000)
+_log = logging.getLogger(__name__)
+PREVIEW_DIR = "preview"
 
 
 def default_tracking_uri(root: Path = DEFAULT_ROOT) -> str:
@@ -56,11 +78,41 @@ def _chunks(items: list[Any], size: int = _BATCH) -> Iterable[list[Any]]:
         yield items[start : start + size]
 
 
+def study_views(tracking_uri: str) -> list[tuple[str, str]]:
+    """(study, UI page of its trials ranked by the objective) for every study in the store, by
+    experiment; a study of a sweep older than the ranked view gets the plain runs table."""
+    client = MlflowClient(tracking_uri=tracking_uri)
+    views = []
+    for experiment in client.search_experiments(order_by=["name ASC"]):
+        parents = client.search_runs(
+            [experiment.experiment_id],
+            filter_string=f"tags.`{TAG_ROLE}` = 'parent'",
+            max_results=1000,
+        )
+        for study in sorted({run.data.tags.get(TAG_STUDY, "") for run in parents} - {""}):
+            key = view_key(study)
+            shown = f"{VIEW_TAG_PREFIX}{key}" in experiment.tags
+            views.append((study, runs_path(experiment.experiment_id, key if shown else None)))
+    return views
+
+
+@dataclass(frozen=True)
+class _Ranking:
+    """What the study's trials rank by in the MLflow UI."""
+
+    study: str
+    objective: str  # the objective's name, e.g. val/pixel_error
+    direction: str  # minimize or maximize
+    metric: str  # the trial runs' metric holding the objective value, e.g. val_pixel_error
+
+
 class Tracker:
     """Parent/child runs of one study in one MLflow experiment."""
 
     def __init__(self, tracking_uri: str, experiment: str, artifact_root: Path | None) -> None:
         self.tracking_uri = tracking_uri
+        self._ranking: _Ranking | None = None  # set by show_trials
+        self._describing = threading.Lock()  # trial threads end at once: one rewrite at a time
         prepare_sqlite(tracking_uri)
         try:
             with init_lock(tracking_uri):  # creating the client creates and migrates the database
@@ -79,10 +131,16 @@ class Tracker:
                 raise SweepError(
                     f"MLflow experiment {name!r} is deleted; restore it or pass another --experiment"
                 )
+            if kind_unset(found.tags):  # an older sweep's: the UI would open it on GenAI pages
+                self.client.set_experiment_tag(found.experiment_id, KIND_TAG, MODEL_TRAINING)
             return str(found.experiment_id)
         location = (artifact_root / name).as_uri() if artifact_root is not None else None
         try:
-            return str(self.client.create_experiment(name, artifact_location=location))
+            return str(
+                self.client.create_experiment(
+                    name, artifact_location=location, tags={KIND_TAG: MODEL_TRAINING}
+                )
+            )
         except MlflowException:  # another worker created it first
             found = self.client.get_experiment_by_name(name)
             if found is None:
@@ -134,6 +192,79 @@ class Tracker:
             self.client.log_artifact(run_id, str(path), artifact_path)
         if not still_running:
             self.client.set_terminated(run_id, "FINISHED")
+        self.describe()
+
+    # ---- what the MLflow UI shows of the study ----------------------------------------------
+    def show_trials(
+        self, study: str, objective: str, direction: str, metric: str, params: Sequence[str]
+    ) -> str | None:
+        """Rank the study's trials in the MLflow UI: a shared view of the runs table sorted by
+        ``metric`` (the trial runs' metric holding the objective value), showing it, the sampled
+        ``params`` and each trial's state, and the study's paragraph of the experiment's
+        description. Returns the view's page (see :func:`runs_path`), None if the store refused it."""
+        key = view_key(study)
+        search = f"tags.`{TAG_STUDY}` = '{study}' and tags.`{TAG_ROLE}` = 'trial'"
+        columns = [
+            column("metrics", metric),
+            *(column("params", name) for name in params),
+            column("tags", TAG_STATE),
+        ]
+        state = view_state(search, metric, direction == "minimize", columns)
+        self._ranking = _Ranking(study, objective, direction, metric)
+        try:
+            self.client.set_experiment_tag(self.experiment_id, f"{VIEW_TAG_PREFIX}{key}", state)
+        except (MlflowException, OSError) as err:  # the UI's view never stops a sweep
+            _log.warning("MLflow view of the ranked trials not saved: %s", err)
+            return None
+        self.describe()
+        return runs_path(self.experiment_id, key)
+
+    def best_trial_run(self) -> Any | None:
+        """The complete trial run with the best objective value (None before :meth:`show_trials`
+        or the first complete trial)."""
+        ranking = self._ranking
+        if ranking is None:
+            return None
+        order = "ASC" if ranking.direction == "minimize" else "DESC"
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=(
+                f"tags.`{TAG_STUDY}` = '{ranking.study}' and tags.`{TAG_ROLE}` = 'trial' "
+                f"and tags.`{TAG_STATE}` = 'COMPLETE'"
+            ),
+            order_by=[f"metrics.`{ranking.metric}` {order}"],
+            max_results=1,
+        )
+        return runs[0] if runs and ranking.metric in runs[0].data.metrics else None
+
+    def describe(self) -> None:
+        """Rewrite the study's paragraph of the experiment's description (its objective and best
+        trial so far); a description someone edited in the UI stays as it is. Best effort: the UI's
+        text never fails a trial or a sweep."""
+        with self._describing:
+            try:
+                self._describe()
+            except (MlflowException, OSError) as err:
+                _log.warning("MLflow experiment description not updated: %s", err)
+
+    def _describe(self) -> None:
+        ranking = self._ranking
+        if ranking is None:
+            return
+        run = self.best_trial_run()
+        best = None
+        if run is not None:
+            best = (run.data.tags.get(TAG_TRIAL, "?"), run.data.metrics[ranking.metric])
+        paragraph = study_paragraph(
+            ranking.study, ranking.objective, ranking.direction, ranking.metric, best
+        )
+        part = f"{NOTE_PART_PREFIX}{view_key(ranking.study)}"
+        self.client.set_experiment_tag(self.experiment_id, part, paragraph)
+        tags = self.client.get_experiment(self.experiment_id).tags
+        if not written_by_sweeps(tags.get(NOTE_TAG, "")):
+            return  # someone wrote their own description in the UI
+        text = note({k: v for k, v in tags.items() if k.startswith(NOTE_PART_PREFIX)})
+        self.client.set_experiment_tag(self.experiment_id, NOTE_TAG, text[:_MAX_NOTE])
 
     # ---- child runs -------------------------------------------------------------------------
     def start_child(
@@ -180,6 +311,21 @@ class Tracker:
         for folder in ("logs", "video_preds"):
             if (directory / folder).is_dir():
                 self.client.log_artifacts(run_id, str(directory / folder), folder)
+        self._log_previews(run_id, directory)
+
+    def _log_previews(self, run_id: str, directory: Path) -> None:
+        """One-header-row copies of the labeled frames' DLC predictions under ``preview/``: MLflow's
+        artifact viewer reads the first row as the header and garbles DLC's three."""
+        try:
+            tables = [p for p in sorted(directory.glob("*.csv")) if is_predictions_csv(p)]
+            if not tables:
+                return
+            with tempfile.TemporaryDirectory(prefix="sweeper-") as tmp:
+                for path in tables:
+                    flat_predictions(read_predictions(path)).to_csv(Path(tmp) / path.name)
+                self.client.log_artifacts(run_id, tmp, PREVIEW_DIR)
+        except Exception as err:  # noqa: BLE001 - a preview never fails a trial whose files are logged
+            _log.warning("preview tables of run %s not logged: %s", run_id, err)
 
     def log_file(self, run_id: str, path: Path, name: str) -> None:
         """Log ``path`` as the top-level artifact ``name``."""
@@ -206,6 +352,8 @@ class Tracker:
         )
         status = "KILLED" if interrupted else RUN_STATUS.get(state, "FAILED")
         self.client.set_terminated(run_id, status)
+        if state == "COMPLETE":
+            self.describe()  # perhaps a new best trial
 
     def trial_runs(self, study: str, trial_number: int) -> list[Any]:
         """Every run of trial ``trial_number`` of ``study``, found by its tags."""

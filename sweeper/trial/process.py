@@ -13,10 +13,12 @@ import functools
 import multiprocessing
 from collections.abc import Iterator
 from multiprocessing.context import ForkServerContext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sweeper.trial.worker import TrialRequest, run_trial
+if TYPE_CHECKING:
+    from sweeper.trial.worker import TrialRequest
 
+# the engine: the server imports it at warm_up(); this process not before it needs it, meanwhile
 _PRELOAD = ["sweeper.trial.worker"]
 
 
@@ -54,6 +56,8 @@ class TrialProcess:
     """One running trial: its messages, a way to answer prune questions, and a way to stop it."""
 
     def __init__(self, request: TrialRequest) -> None:
+        from sweeper.trial.worker import run_trial  # torch and Lightning: see _PRELOAD
+
         ctx = _context()
         self.conn, child_conn = ctx.Pipe()
         alive_reader, self._alive_writer = ctx.Pipe(duplex=False)

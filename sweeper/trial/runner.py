@@ -42,6 +42,8 @@ class TrialStatus:
     epoch: int = -1
     max_epochs: int | None = None
     last_value: float | None = None
+    started: float = field(default_factory=time.monotonic)  # time.monotonic() seconds
+    epoch_ended: float | None = None  # when the last reported epoch ended (monotonic)
 
 
 @dataclass
@@ -180,7 +182,8 @@ def _log_files(
 def _tell(ctx: TrialContext, trial: optuna.Trial, outcome: TrialOutcome) -> None:
     state = TrialState[outcome.state]
     try:
-        trial.set_user_attr(ATTR_REASON, outcome.reason)
+        if outcome.reason:  # complete trials carry no reason attribute at all
+            trial.set_user_attr(ATTR_REASON, outcome.reason)
         ctx.study.tell(trial, outcome.value if state == TrialState.COMPLETE else None, state=state)
     except optuna.exceptions.UpdateFinishedTrialError:
         # another worker failed it as stale (this process stalled past the grace period)
@@ -211,6 +214,7 @@ def _train_in_child(
                 break
             last_epoch = message["metrics"]
             status.epoch, status.max_epochs = message["epoch"], message["max_epochs"]
+            status.epoch_ended = time.monotonic()
             if message["validated"]:  # answer first: the child waits for the verdict
                 prune = _report(ctx, trial, message, status)
                 reason = _prune_reason(ctx, message["epoch"], status.last_value) if prune else None

@@ -9,6 +9,7 @@ which reports them (so a sweep has one writer per store, and the child needs no 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import sys
@@ -71,7 +72,7 @@ class EpochReporter(Callback):
             {
                 "type": "epoch",
                 "epoch": trainer.current_epoch,
-                "max_epochs": trainer.max_epochs,
+                "max_epochs": _planned_epochs(trainer),
                 "metrics": metrics,
                 "validated": validated,
             }
@@ -80,6 +81,18 @@ class EpochReporter(Callback):
             verdict = self.conn.recv()
             if verdict.get("prune"):
                 raise TrialPrunedSignal(verdict.get("reason") or "pruned")
+
+
+def _planned_epochs(trainer: L.Trainer) -> int | None:
+    """The epochs the run will take: ``max_epochs``, or when it trains for ``max_steps`` (its
+    ``max_epochs`` is -1), those steps over one epoch's optimizer steps; None when unknown."""
+    if trainer.max_epochs is not None and trainer.max_epochs > 0:
+        return trainer.max_epochs
+    batches = trainer.num_training_batches
+    if trainer.max_steps <= 0 or not math.isfinite(batches):
+        return None
+    per_epoch = int(batches) // max(1, trainer.accumulate_grad_batches)
+    return math.ceil(trainer.max_steps / per_epoch) if per_epoch > 0 else None
 
 
 def _exit_when_parent_dies(alive: Connection) -> None:

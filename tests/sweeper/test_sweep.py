@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -101,6 +102,17 @@ def test_three_trial_sweep_is_tracked_and_promoted(
     assert {"spaces", "plots", "best_trial.yaml"} <= parent_files
     plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
     assert "plots/optimization_history.html" in plots
+    # the MLflow UI: a model-training experiment, trials ranked by the value Optuna got
+    experiment = client.get_experiment_by_name("tiny")
+    assert experiment is not None
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    best = study.best_trial
+    assert experiment.tags["mlflow.note.content"].startswith(
+        f"Study tiny minimizes val/pixel_error; best so far: trial {best.number}, "
+        f"val_pixel_error = {best.value:.4g}."
+    )
+    view = json.loads(experiment.tags["mlflow.sharedViewState.sweeper-tiny"])
+    assert view["orderByKey"] == "metrics.`val_pixel_error`" and view["orderByAsc"] is True
 
     by_number = {int(r.data.tags["sweeper.trial_number"]): r for r in children}
     assert sorted(by_number) == [0, 1, 2]
@@ -196,6 +208,8 @@ def test_crashing_and_pruned_trials_end_in_the_right_states(
     trials = _study(root, "faults").trials
     assert "missing.png" in trials[2].user_attrs["reason"]
     assert "pruned after epoch" in trials[3].user_attrs["reason"]
+    assert all("reason" not in t.user_attrs for t in trials[:2]), "complete trials have no reason"
+    assert _study(root, "faults").metric_names == ["val/loss"]  # optuna-dashboard's label
 
     _, children = _runs(_client(root), "faults")
     by_number = {int(r.data.tags["sweeper.trial_number"]): r for r in children}

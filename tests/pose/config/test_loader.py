@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -234,6 +235,29 @@ def test_bad_values_give_one_clear_line(raw: dict, message: str) -> None:
     assert message in text
     assert "\n" not in text
     assert text.startswith("my.yaml") or "override" in text
+
+
+# keys whose allowed values come from a registry (the engine's import torch)
+REGISTERED_KEYS = (
+    "model.backbone",
+    "model.model_type",
+    "model.heatmap_loss_type",
+    "'training.optimizer'",
+    "training.imgaug",
+    "eval.colormap",
+)
+
+
+@pytest.mark.parametrize(("raw", "message"), BAD_INPUTS, ids=[m[:40] for _, m in BAD_INPUTS])
+def test_first_pass_without_registries(raw: dict, message: str) -> None:
+    """``registries=False`` refuses every mistake but an unregistered name, with the same line."""
+    if any(key in message for key in REGISTERED_KEYS):
+        build_config(raw, source="my.yaml", registries=False)  # left to the full check
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            build_config(raw, source="my.yaml")
+    else:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            build_config(raw, source="my.yaml", registries=False)
 
 
 def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
