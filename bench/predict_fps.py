@@ -5,7 +5,7 @@ resnet18 heatmap model at 128x128 (random weights: speed does not depend on them
 training would use on this machine. Rounds alternate the three measurements; medians are printed.
 
     python bench/predict_fps.py [--rounds 3] [--reader opencv|pyav|dali] [--batch-size N]
-                                [--model-type heatmap|heatmap_mhcrnn]
+                                [--model-type heatmap|heatmap_mhcrnn] [--hedge-temperature T]
 
 A context model (``heatmap_mhcrnn``) runs its backbone once per frame and its recurrent head once
 per 5-frame window; "model alone" is then that same work on frames already in memory.
@@ -139,7 +139,22 @@ def main() -> None:
         "--batch-size", type=int, default=None, help="default: dali.*.predict.sequence_length"
     )
     parser.add_argument("--model-type", default="heatmap", choices=["heatmap", "heatmap_mhcrnn"])
+    parser.add_argument(
+        "--hedge-temperature",
+        type=float,
+        default=None,
+        help="decode with this hedge temperature instead of the default (0: no hedging)",
+    )
     args = parser.parse_args()
+    if args.hedge_temperature is not None:
+        import functools
+
+        import pose.models.outputs as outputs
+
+        outputs.heatmap_to_keypoints = functools.partial(  # type: ignore[assignment]
+            outputs.heatmap_to_keypoints, hedge_temperature=args.hedge_temperature
+        )
+        print(f"heatmap decoder: hedge_temperature={args.hedge_temperature:g}")
     if not VIDEO.is_file():
         sys.exit(f"{VIDEO} not found (needs ../shared beside the repository)")
 

@@ -64,3 +64,65 @@ def test_decode_is_batched() -> None:
     uv, conf = heatmap_to_keypoints(maps)
     one_uv, one_conf = heatmap_to_keypoints(maps[2:3, 1:2])
     assert torch.allclose(uv[2, 1], one_uv[0, 0]) and torch.allclose(conf[2, 1], one_conf[0, 0])
+
+
+def _blobs(centers: list[tuple[float, float]], heights: list[float], sigma: float) -> torch.Tensor:
+    """A 32x32 probability map ``[1, 1, 32, 32]``: Gaussian blobs of the given relative heights."""
+    ys, xs = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    total = sum(
+        h * torch.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * sigma**2))
+        for (x, y), h in zip(centers, heights, strict=True)
+    )
+    return (total / total.sum())[None, None]
+
+
+def test_wide_map_with_two_equal_blobs_hedges_to_their_middle() -> None:
+    """An early model's wide map with two equally likely places: committing to either misses by
+    half their distance; the decoder answers between them, as Lightning Pose's soft-argmax does."""
+    maps = _blobs([(8.0, 16.0), (20.0, 16.0)], [1.0, 1.0], sigma=4.0)
+    uv, _ = heatmap_to_keypoints(maps)
+    # the window's cells count at the refined peak, pulled a little toward the middle by the overlap
+    assert torch.allclose(uv[0, 0], torch.tensor([14.0, 16.0]), atol=0.3)
+    unhedged, _ = heatmap_to_keypoints(maps, hedge_temperature=0)
+    assert torch.allclose(unhedged[0, 0], torch.tensor([8.0, 16.0]), atol=0.3)  # one blob
+
+
+def test_wide_map_leans_toward_the_likelier_blob() -> None:
+    maps = _blobs([(8.0, 16.0), (20.0, 16.0)], [1.0, 0.8], sigma=4.0)
+    x = heatmap_to_keypoints(maps)[0][0, 0, 0].item()
+    assert 8.5 < x < 14.0  # between them, nearer the higher one
+
+
+def test_sharp_map_ignores_a_clearly_lower_distractor() -> None:
+    """A confident map keeps its sub-pixel peak: a second blob at half the height is ignored."""
+    maps = _blobs([(10.3, 12.6), (24.0, 5.0)], [1.0, 0.5], sigma=1.25)
+    uv, confidence = heatmap_to_keypoints(maps)
+    assert torch.allclose(uv[0, 0], torch.tensor([10.3, 12.6]), atol=0.1)
+    assert confidence.item() > 0.5
+
+
+def test_hedging_matches_a_cell_by_cell_reference() -> None:
+    """The vectorized hedge equals the weighted mean computed cell by cell, on random maps."""
+    maps = torch.softmax(torch.randn(2, 3, 12 * 10) * 1.5, dim=-1).view(2, 3, 12, 10)
+    temperature = 1000.0
+    uv, _ = heatmap_to_keypoints(maps, hedge_temperature=temperature)
+    refined, _ = heatmap_to_keypoints(maps, hedge_temperature=0)
+    for b in range(2):
+        for k in range(3):
+            p = maps[b, k].double()
+            row, col = divmod(int(p.flatten().argmax()), 10)
+            weights = torch.exp(temperature * (p - p.max())).clamp_min(
+                torch.exp(torch.tensor(-60.0))
+            )
+            total, sx, sy = 0.0, 0.0, 0.0
+            for r in range(12):
+                for c in range(10):
+                    near = abs(r - row) <= 2 and abs(c - col) <= 2
+                    x, y = refined[b, k].tolist() if near else (c, r)
+                    total += float(weights[r, c])
+                    sx, sy = sx + float(weights[r, c]) * x, sy + float(weights[r, c]) * y
+            assert torch.allclose(
+                uv[b, k].double(),
+                torch.tensor([sx / total, sy / total], dtype=torch.float64),
+                atol=1e-4,
+            )
