@@ -14,12 +14,13 @@ from rich.table import Table
 from rich.text import Text
 
 from sweeper.study.report import trial_note
+from sweeper.study.study import finished
 from sweeper.sweep import SweepView
 
 if TYPE_CHECKING:  # the runner imports torch: `sweeper run` answers bad input before that
     from sweeper.trial.runner import TrialStatus
 
-_COUNTED = ("COMPLETE", "PRUNED")  # the states that count towards --n-trials
+_COUNTED = ("COMPLETE", "PRUNED")  # the states that count towards --n-trials (see finished())
 
 
 def _params(params: Mapping[str, object], width: int = 80) -> str:
@@ -48,8 +49,6 @@ def trial_remaining(status: TrialStatus, now: float) -> float | None:
     """Seconds a running trial has left at the pace of its epochs so far (None before the first)."""
     if status.epoch < 0 or not status.max_epochs or status.epoch_ended is None:
         return None  # no epoch yet, or a length the trial did not report
-    if status.max_epochs <= 0:
-        return None
     done = status.epoch + 1
     per_epoch = (status.epoch_ended - status.started) / done
     return max(0.0, per_epoch * (status.max_epochs - done) - (now - status.epoch_ended))
@@ -78,8 +77,7 @@ def sweep_remaining(view: SweepView, now: float) -> float | None:
     for status in view.running:
         left = trial_remaining(status, now)
         running.append(left if left is not None else max(0.0, per_trial - (now - status.started)))
-    done = sum(view.counts.get(state, 0) for state in _COUNTED)
-    queued = max(0, view.target - done - view.counts.get("RUNNING", 0))
+    queued = max(0, view.target - finished(view.counts) - view.counts.get("RUNNING", 0))
     spread = (sum(running) + queued * per_trial) / max(1, view.slots)
     return max(max(running, default=0.0), spread)
 
@@ -99,7 +97,7 @@ def progress_text(view: SweepView, now: float | None = None) -> str:
 def render(view: SweepView, now: float | None = None) -> RenderableType:
     now = time.monotonic() if now is None else now
     c = view.counts
-    done = c.get("COMPLETE", 0) + c.get("PRUNED", 0)
+    done = finished(c)
     header = Text.assemble(
         (f"study {view.study}", "bold"),
         f"  {done}/{view.target} finished   ",
@@ -128,7 +126,7 @@ def render(view: SweepView, now: float | None = None) -> RenderableType:
             table.add_column(column)
         for status in view.running:
             epoch = "starting" if status.epoch < 0 else str(status.epoch + 1)
-            if status.epoch >= 0 and status.max_epochs and status.max_epochs > 0:
+            if status.epoch >= 0 and status.max_epochs:
                 epoch += f"/{status.max_epochs}"
             value = "" if status.last_value is None else f"{status.last_value:.4g}"
             left = trial_remaining(status, now)
@@ -160,6 +158,8 @@ def ended_line(trial: FrozenTrial, view: SweepView | None = None, now: float | N
         f": {detail}  [{_params(trial.params)}]",
     )
     if view is not None and view.started is not None:
-        done = sum(view.counts.get(s, 0) for s in _COUNTED)
-        line.append(f"  ({done}/{view.target} finished, {progress_text(view, now)})", style="dim")
+        line.append(
+            f"  ({finished(view.counts)}/{view.target} finished, {progress_text(view, now)})",
+            style="dim",
+        )
     return line

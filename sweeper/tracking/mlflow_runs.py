@@ -25,6 +25,7 @@ from sweeper.errors import SweepError
 from sweeper.study.storage import DEFAULT_ROOT, init_lock, prepare_sqlite, redact, scrub
 from sweeper.tracking.ui_view import (
     KIND_TAG,
+    MAX_TAG_VALUE,
     MODEL_TRAINING,
     NOTE_PART_PREFIX,
     NOTE_TAG,
@@ -48,7 +49,6 @@ TAG_PARENT = "mlflow.parentRunId"
 # Optuna trial state -> MLflow run status
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
 _BATCH = 100  # MLflow's limit of params per log_batch call
-_MAX_NOTE = 5000  # the tag value limit of older tracking servers (3.17's is 20000)
 _log = logging.getLogger(__name__)
 PREVIEW_DIR = "preview"
 
@@ -71,6 +71,11 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = value
     return out
+
+
+def _role_filter(study: str, role: str) -> str:
+    """MLflow's search filter for the study's runs of ``role`` (``parent`` or ``trial``)."""
+    return f"tags.`{TAG_STUDY}` = '{study}' and tags.`{TAG_ROLE}` = '{role}'"
 
 
 def _chunks(items: list[Any], size: int = _BATCH) -> Iterable[list[Any]]:
@@ -169,7 +174,7 @@ class Tracker:
     def _parent_runs(self, study: str) -> list[Any]:
         runs = self.client.search_runs(
             [self.experiment_id],
-            filter_string=f"tags.`{TAG_STUDY}` = '{study}' and tags.`{TAG_ROLE}` = 'parent'",
+            filter_string=_role_filter(study, "parent"),
         )
         # every worker must pick the same one, even when two were created in the same millisecond
         return sorted(runs, key=lambda run: (run.info.start_time, run.info.run_id))
@@ -203,7 +208,7 @@ class Tracker:
         ``params`` and each trial's state, and the study's paragraph of the experiment's
         description. Returns the view's page (see :func:`runs_path`), None if the store refused it."""
         key = view_key(study)
-        search = f"tags.`{TAG_STUDY}` = '{study}' and tags.`{TAG_ROLE}` = 'trial'"
+        search = _role_filter(study, "trial")
         columns = [
             column("metrics", metric),
             *(column("params", name) for name in params),
@@ -228,10 +233,7 @@ class Tracker:
         order = "ASC" if ranking.direction == "minimize" else "DESC"
         runs = self.client.search_runs(
             [self.experiment_id],
-            filter_string=(
-                f"tags.`{TAG_STUDY}` = '{ranking.study}' and tags.`{TAG_ROLE}` = 'trial' "
-                f"and tags.`{TAG_STATE}` = 'COMPLETE'"
-            ),
+            filter_string=f"{_role_filter(ranking.study, 'trial')} and tags.`{TAG_STATE}` = 'COMPLETE'",
             order_by=[f"metrics.`{ranking.metric}` {order}"],
             max_results=1,
         )
@@ -264,7 +266,7 @@ class Tracker:
         if not written_by_sweeps(tags.get(NOTE_TAG, "")):
             return  # someone wrote their own description in the UI
         text = note({k: v for k, v in tags.items() if k.startswith(NOTE_PART_PREFIX)})
-        self.client.set_experiment_tag(self.experiment_id, NOTE_TAG, text[:_MAX_NOTE])
+        self.client.set_experiment_tag(self.experiment_id, NOTE_TAG, text[:MAX_TAG_VALUE])
 
     # ---- child runs -------------------------------------------------------------------------
     def start_child(

@@ -24,8 +24,8 @@ _GUESSED_KINDS = frozenset(
 NOTE_TAG = "mlflow.note.content"  # the experiment's description (markdown)
 VIEW_TAG_PREFIX = "mlflow.sharedViewState."
 NOTE_PART_PREFIX = "sweeper.note."  # one study's paragraph of the description
-# older tracking servers take experiment tag values of up to 5000 characters
-_MAX_TAG_VALUE = 5000
+# older tracking servers take experiment tag values of up to 5000 characters (3.17's: 20000)
+MAX_TAG_VALUE = 5000
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
 
@@ -59,7 +59,7 @@ def view_state(search_filter: str, metric: str, ascending: bool, columns: Sequen
                 "selectedColumns": shown,
             }
         )
-        if len(text) <= _MAX_TAG_VALUE or len(shown) <= 1:
+        if len(text) <= MAX_TAG_VALUE or len(shown) <= 1:
             return text
         shown.pop()
 
