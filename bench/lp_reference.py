@@ -4,10 +4,11 @@ bench/train_accuracy.py --lp-python PYTHON runs this script with that interprete
 and Pose Sweeper are measured on the same machine, data split, seeds and epochs. It imports nothing
 from this project (LP's environment pins its own OmegaConf): the config is LP's mirror-mouse example
 with the bench's base config merged over it, and the errors are averaged like ours (over every
-labeled keypoint of a split). Prints one JSON line: {"pixel_error": {split: px}, "wall_seconds": s}.
+labeled keypoint of a split). Prints one JSON line: {"pixel_error": {split: px}, "wall_seconds": s, "val_curve": [[epoch, rmse]]}
+(the curve is LP's logged ``val_supervised_rmse``, read from the tb_logs/ it writes into its output directory).
 
     PYTHON bench/lp_reference.py --base-config C --peer-configs P --data-dir D --epochs N --seed S \
-        --output-dir O
+        --output-dir O [--override KEY=VALUE ...]
 
 An environment for it (LP's DALI dependency is only needed for its unsupervised losses and videos):
 
@@ -36,6 +37,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--output-dir", type=Path, required=True)
+    parser.add_argument("--override", action="append", default=[], help="dotted KEY=VALUE (YAML)")
     args = parser.parse_args()
 
     # LP 2.4.3 reloads its own freshly written checkpoint with Lightning's torch.load, whose
@@ -43,8 +45,10 @@ def main() -> None:
     os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
     import numpy as np
     import pandas as pd
+    import yaml
     from lightning_pose.train import train
     from omegaconf import OmegaConf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     cfg = OmegaConf.merge(
         OmegaConf.load(args.peer_configs / PEER_CONFIG), OmegaConf.load(args.base_config)
@@ -55,6 +59,9 @@ def main() -> None:
     cfg.training.rng_seed_model_pt = args.seed
     # LP requires milestones <= max_epochs; one at the last epoch never changes the rate.
     cfg.training.lr_scheduler_params.multisteplr.milestones = [args.epochs]
+    for override in args.override:
+        key, value = override.split("=", 1)
+        OmegaConf.update(cfg, key, yaml.safe_load(value), merge=False)
     cfg.eval.predict_vids_after_training = False
     cfg.eval.save_vids_after_training = False
 
@@ -66,7 +73,19 @@ def main() -> None:
         str(split): float(np.nanmean(rows.drop(columns="set").to_numpy(float)))
         for split, rows in table.groupby("set")
     }
-    print(json.dumps({"pixel_error": errors, "wall_seconds": wall}))
+    curve = []
+    for events in sorted((args.output_dir / "tb_logs").rglob("events.out.tfevents.*")):
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        if "val_supervised_rmse" in acc.Tags()["scalars"]:
+            epochs = (
+                {s.step: s.value for s in acc.Scalars("epoch")}
+                if "epoch" in acc.Tags()["scalars"]
+                else {}
+            )
+            for s in acc.Scalars("val_supervised_rmse"):
+                curve.append([int(epochs.get(s.step, s.step)) + 1, float(s.value)])
+    print(json.dumps({"pixel_error": errors, "wall_seconds": wall, "val_curve": curve}))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from typing import Any
 import imgaug.augmenters as iaa
 
 from pose.data.elastic import ElasticTransformation
+from pose.data.source_scale import Emboss, MotionBlur
 from pose.errors import ConfigError
 from pose.registry import Registry
 
@@ -33,8 +34,13 @@ DLC_PIPELINE: dict[str, dict[str, Any]] = {
 }
 
 
-# imgaug classes replaced by faster equivalents with the same behaviour (see pose.data.elastic)
-FAST_AUGMENTERS: dict[str, type[iaa.Augmenter]] = {"ElasticTransformation": ElasticTransformation}
+# imgaug classes replaced by equivalents that read pixel sizes in original-frame pixels, as Lightning
+# Pose's augment-then-resize pipeline does (pose.data.source_scale), and are faster (pose.data.elastic)
+REPLACEMENTS: dict[str, type[iaa.Augmenter]] = {
+    "ElasticTransformation": ElasticTransformation,
+    "MotionBlur": MotionBlur,
+    "Emboss": Emboss,
+}
 
 
 def _tuples(value: Any) -> Any:
@@ -50,7 +56,7 @@ def build_custom(pipeline: Mapping[str, Any]) -> iaa.Augmenter:
     steps: list[iaa.Augmenter] = []
     for name, spec in pipeline.items():
         spec = spec or {}
-        cls = FAST_AUGMENTERS.get(str(name)) or getattr(iaa, str(name), None)
+        cls = REPLACEMENTS.get(str(name)) or getattr(iaa, str(name), None)
         if not (isinstance(cls, type) and issubclass(cls, iaa.Augmenter)):
             raise ConfigError(
                 f"config key 'training.imgaug.{name}': expected an imgaug augmenter class name, got {name!r}"

@@ -1,4 +1,5 @@
-"""Labeled-image datasets: each image decoded and resized once, augmented per item at resized size."""
+"""Labeled-image datasets: each image decoded and resized once, augmented per item at resized size
+(pixel-sized augmentation parameters still mean original-frame pixels: :mod:`pose.data.source_scale`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from torch.utils.data import Dataset
 from pose.data.context import context_paths
 from pose.data.heatmaps import rescale_pixels
 from pose.data.labels import LabeledData
+from pose.data.source_scale import set_source_scale
 from pose.errors import DataError
 
 
@@ -117,6 +119,7 @@ class LabeledImageDataset(Dataset):
         image = self.cache.take(row)  # [H, W, 3], or [T, H, W, 3] for a context window
         keypoints = self.keypoints[i]
         if self.augmenter is not None:
+            set_source_scale(self.augmenter, self.scale[i])
             image, keypoints = self._augment(image, keypoints)
         if self.hflip_partners is not None and self.rng.random() < 0.5:
             image = image[..., ::-1, :]

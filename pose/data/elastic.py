@@ -1,17 +1,30 @@
-"""imgaug's ElasticTransformation with its keypoint step vectorized.
+"""imgaug's ElasticTransformation with its keypoint step vectorized and its field in source pixels.
 
 imgaug moves each keypoint to the geometric median of its displaced pixel neighbourhood, one
 keypoint at a time in Python (Weiszfeld iterations per point): 12 ms of the 12.3 ms the augmenter
 takes on a 128x128 image with 17 keypoints, and the largest cost of the ``dlc`` pipeline. This
 subclass computes the same medians for all keypoints at once; images are untouched (imgaug's code).
 It overrides imgaug 0.4's ``_augment_kpsoi_by_samples`` hook, which its ``imaug`` fork keeps.
+
+``alpha`` and ``sigma`` are in original-frame pixels (see :mod:`pose.data.source_scale`): the random
+displacement field is drawn and smoothed at the original frame's size, exactly as imgaug does there,
+then area-resampled to the image and its displacements divided by the scale. Scaling ``alpha`` and
+``sigma`` instead would not match: the smoothed field's amplitude is not linear in sigma (imgaug
+switches from a Gaussian to a box filter at sigma 1.5), and imgaug stops moving keypoints at
+``sigma <= 1``, which a scaled sigma would cross.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import cv2
 import imgaug.augmenters as iaa
 import numpy as np
 from imgaug.augmentables.kps import Keypoint, KeypointsOnImage
+from imgaug.augmenters.geometric import _ElasticTfShiftMapGenerator
+
+from pose.data.source_scale import SourceScaled
 
 
 def geometric_medians(
@@ -35,8 +48,46 @@ def geometric_medians(
     return median
 
 
-class ElasticTransformation(iaa.ElasticTransformation):
-    """Drop-in ``iaa.ElasticTransformation`` whose keypoint augmentation is vectorized."""
+class ElasticTransformation(SourceScaled, iaa.ElasticTransformation):
+    """Drop-in ``iaa.ElasticTransformation``: vectorized keypoints, field in source pixels."""
+
+    def _augment_batch_(self, batch: Any, random_state: Any, parents: Any, hooks: Any) -> Any:
+        if batch.images is None and batch.keypoints is None:
+            return super()._augment_batch_(batch, random_state, parents, hooks)
+        if any(
+            getattr(batch, name) is not None
+            for name in (
+                "heatmaps",
+                "segmentation_maps",
+                "bounding_boxes",
+                "polygons",
+                "line_strings",
+            )
+        ):
+            raise NotImplementedError("pose.data.elastic warps images and keypoints only")
+        sx, sy = self.source_scale
+        shapes = batch.get_rowwise_shapes()
+        source_shapes = [
+            (max(1, round(s[0] * sy)), max(1, round(s[1] * sx)), *s[2:]) for s in shapes
+        ]
+        samples = self._draw_samples(len(shapes), random_state)
+        fields = _ElasticTfShiftMapGenerator().generate(
+            source_shapes, samples.alphas, samples.sigmas, samples.random_state
+        )
+        for i, (shape, (dx, dy)) in enumerate(zip(shapes, fields, strict=True)):
+            if dx.shape != tuple(shape[:2]):
+                size = (shape[1], shape[0])
+                dx = cv2.resize(dx, size, interpolation=cv2.INTER_AREA) / np.float32(sx)
+                dy = cv2.resize(dy, size, interpolation=cv2.INTER_AREA) / np.float32(sy)
+            if batch.images is not None:
+                batch.images[i] = self._augment_image_by_samples(
+                    batch.images[i], i, samples, dx, dy
+                )
+            if batch.keypoints is not None:
+                batch.keypoints[i] = self._augment_kpsoi_by_samples(
+                    batch.keypoints[i], i, samples, dx, dy
+                )
+        return batch
 
     def _augment_kpsoi_by_samples(self, kpsoi, row_idx, samples, dx, dy):  # type: ignore[no-untyped-def]
         height, width = kpsoi.shape[0:2]
