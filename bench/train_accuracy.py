@@ -36,7 +36,7 @@ Result = tuple[dict[str, float], float]  # mean pixel error per split, minutes
 
 def ours(epochs: int, seed: int) -> Result:
     from pose.config import load_config
-    from pose.train import train
+    from pose.pipeline import train
 
     cfg = load_config(
         BASE_CONFIG,
