@@ -84,7 +84,8 @@ class _PCALoss(UnsupervisedLoss):
                 f"variance in (0, 1] or a count, got {keep}"
             )
         # the fewest components that explain at least that fraction
-        return int(min(dims, np.searchsorted(np.cumsum(explained), keep - 1e-12) + 1))
+        crossing = int(np.searchsorted(np.cumsum(explained), keep - 1e-12))
+        return min(dims, crossing + 1)
 
     def reprojection_errors(self, observations: Tensor) -> Tensor:
         """Per keypoint distance ``[M, D / 2]`` of each observation from its projection."""
