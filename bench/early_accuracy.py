@@ -32,7 +32,7 @@ from bench._common import BASE_CONFIG, MIRROR_MOUSE, machine  # noqa: E402
 
 def _train(seed: int, epochs: int, out: Path) -> Path:
     from pose.config import load_config
-    from pose.train import train
+    from pose.pipeline import train
 
     milestone = max(1, round(epochs * 2 / 3))
     cfg = load_config(
@@ -55,7 +55,7 @@ def _train(seed: int, epochs: int, out: Path) -> Path:
 def _test_maps(run: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray, int]:
     """Test frames' heatmap probabilities, true keypoints, scales, the mean training pose's errors."""
     from pose.data import PoseDataModule
-    from pose.models.pose_model import spatial_softmax
+    from pose.models import spatial_softmax
     from pose.predict.images import load_trained
     from pose.train.module import pixel_errors
     from pose.train.precision import autocast

@@ -74,8 +74,8 @@ def continue_run(
 ) -> tuple[np.ndarray, np.ndarray, list[str], list[float]]:
     """Per-row errors, split of each row, image paths and the validation curve of one run."""
     from pose.config import load_config
+    from pose.pipeline import train
     from pose.predict import read_predictions
-    from pose.train import train
 
     cfg = load_config(
         data / "config.yaml",
@@ -121,7 +121,7 @@ def main() -> None:
 
     from pose.config import load_config
     from pose.data.synthetic import make_example_dataset
-    from pose.train import train
+    from pose.pipeline import train
 
     print(f"machine: {machine()}")
     scenarios = [

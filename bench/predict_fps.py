@@ -36,7 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import BASE_CONFIG, MIRROR_MOUSE, machine  # noqa: E402
 from pose.config import load_config  # noqa: E402
 from pose.data import read_labels  # noqa: E402
-from pose.models.outputs import decode_outputs  # noqa: E402
 from pose.models.pose_model import build_model_for  # noqa: E402
 from pose.predict.images import TrainedModel  # noqa: E402
 from pose.predict.streams import ordered_map, stream_count, threads_per_stream  # noqa: E402
@@ -118,7 +117,7 @@ def model_fps(trained: TrainedModel, frames: int, with_decode: bool, streams: in
                 codes = module.encode_frames(images[:n])
                 output = module.model.combine(codes[window[:n].clamp(max=n - 1)])
             if with_decode:
-                decode_outputs(output, module.model.model_type, module.image_hw, module.stride)
+                module.model.kind.decode(output)
         if module.device.type == "cuda":
             torch.cuda.synchronize()
 
@@ -149,10 +148,10 @@ def main() -> None:
     if args.hedge_temperature is not None:
         import functools
 
-        import pose.models.outputs as outputs
+        import pose.models.types.heatmap as heatmap_type
 
-        outputs.heatmap_to_keypoints = functools.partial(  # type: ignore[assignment]
-            outputs.heatmap_to_keypoints, hedge_temperature=args.hedge_temperature
+        heatmap_type.heatmap_to_keypoints = functools.partial(  # type: ignore[assignment]
+            heatmap_type.heatmap_to_keypoints, hedge_temperature=args.hedge_temperature
         )
         print(f"heatmap decoder: hedge_temperature={args.hedge_temperature:g}")
     if not VIDEO.is_file():

@@ -7,12 +7,12 @@ synthetic example (``pose.data.synthetic``: resnet18 heatmap, 128x128, batch 16,
 init, validation every epoch), searching only the learning rate (log-uniform 3e-4..3e-3). Each trial
 trains ``--epochs`` epochs; by default the epoch count is calibrated so that training takes about
 ``--trial-seconds``: a separate process trains 1 and then 3 epochs, and the difference gives the time
-per epoch and the fixed cost (model build, final predictions) of ``pose.train.train``.
+per epoch and the fixed cost (model build, final predictions) of ``pose.pipeline.train``.
 
 Per trial, the sweep logs to the trial's MLflow run (read back here): ``sweeper/trial_seconds``, the
 parent's wall time of the trial (sampling, config, MLflow run + params, starting the child from the
 fork server, relaying epoch metrics, Optuna reports, artifact logging) and
-``sweeper/engine_seconds``, the time the child spent in ``pose.train.train``; overhead = trial -
+``sweeper/engine_seconds``, the time the child spent in ``pose.pipeline.train``; overhead = trial -
 engine. The fork server is launched when the trial loop starts and the first trial waits for it to
 finish importing the engine, so the first trial's overhead is also shown beside the later trials'
 median. The sweep's wall time is split into the time before the first trial (config and data check,
@@ -55,9 +55,9 @@ def epoch_overrides(epochs: int) -> list[str]:
 
 
 def calibrate(config: Path, out: Path) -> dict:
-    """Seconds of ``pose.train.train`` for 1 and for 3 epochs (run in its own process)."""
+    """Seconds of ``pose.pipeline.train`` for 1 and for 3 epochs (run in its own process)."""
     from pose.config import load_config
-    from pose.train import train
+    from pose.pipeline import train
 
     seconds = {}
     for epochs in (1, 3):

@@ -59,7 +59,7 @@ def ours(epochs: int, seed: int, overrides: list[str]) -> Result:
     import pandas as pd
 
     from pose.config import load_config
-    from pose.train import train
+    from pose.pipeline import train
 
     if not any("milestones" in o for o in overrides):
         overrides = [*overrides, "training.lr_scheduler_params.multisteplr.milestones=[]"]

@@ -36,7 +36,7 @@ from bench._common import (  # noqa: E402
 def run_pipeline(epochs: int, precision: str, workers: int | None, sample_memory: bool) -> dict:
     from pose.config import load_config
     from pose.data.datamodule import default_num_workers
-    from pose.train import train
+    from pose.pipeline import train
 
     overrides = [
         f"data.data_dir={MIRROR_MOUSE}",

@@ -245,7 +245,7 @@ def _check_registered(c: _Checker, cfg: PoseConfig) -> None:
     from pose.data.augmentation import validate_augmentation
     from pose.losses.heatmap import HEATMAP_LOSSES
     from pose.models.backbones import BACKBONES
-    from pose.models.heads import HEADS
+    from pose.models.types import MODEL_TYPES
     from pose.train.optim import LR_SCHEDULERS, OPTIMIZERS
 
     t, m = cfg.training, cfg.model
@@ -256,7 +256,7 @@ def _check_registered(c: _Checker, cfg: PoseConfig) -> None:
     c.registered("training.optimizer", t.optimizer, OPTIMIZERS)
     c.registered("training.lr_scheduler", t.lr_scheduler, LR_SCHEDULERS)
     c.registered("model.backbone", m.backbone, BACKBONES)
-    c.registered("model.model_type", m.model_type, HEADS, extra=UNTRAINED_MODEL_TYPES)
+    c.registered("model.model_type", m.model_type, MODEL_TYPES, extra=UNTRAINED_MODEL_TYPES)
     c.registered("model.heatmap_loss_type", m.heatmap_loss_type, HEATMAP_LOSSES)
     c.check(
         cfg.eval.colormap in matplotlib.colormaps,

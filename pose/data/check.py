@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pose.config.schema import PoseConfig
-from pose.data.context import context_offsets, context_paths
+from pose.data.context import context_paths
 from pose.data.labels import LabeledData, check_labels_match_config, read_labels
 from pose.errors import DataError
 
@@ -64,12 +64,12 @@ def check_labeled_images(cfg: PoseConfig) -> LabeledData:
     return labels
 
 
-def check_data(cfg: PoseConfig) -> DataSummary:
-    """Read the labels and check every image file exists, without decoding images."""
+def check_data(cfg: PoseConfig, offsets: tuple[int, ...] | None = None) -> DataSummary:
+    """Read the labels and check every image file exists, without decoding images; with the model
+    type's context window ``offsets``, count the labeled frames whose whole window is on disk."""
     data_dir, path = Path(cfg.data.data_dir), labels_path(cfg)
     labels = check_labeled_images(cfg)
     full_context = None
-    offsets = context_offsets(cfg.model.model_type)
     if offsets:
         full_context = sum(
             len(set(context_paths(p, data_dir, offsets))) == len(offsets)

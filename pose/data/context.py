@@ -13,17 +13,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-CONTEXT_OFFSETS = (-2, -1, 0, 1, 2)  # Lightning Pose's window, declared by the context head
-
-
-def context_offsets(model_type: str) -> tuple[int, ...] | None:
-    """The window ``model.model_type``'s head declares (frames relative to the labeled one), or
-    None for single-frame models: the heads registry is the one source."""
-    from pose.models.heads import HEADS  # imported here: pose.models builds on pose.data
-
-    if model_type not in HEADS:  # e.g. a model type this engine does not build
-        return None
-    return getattr(HEADS.get(model_type), "context_offsets", None)
+CONTEXT_OFFSETS = (-2, -1, 0, 1, 2)  # Lightning Pose's window; the context model type declares it
 
 
 _TRAILING_NUMBER = re.compile(r"^(.*?)(\d+)$")

@@ -14,7 +14,6 @@ from torch.utils.data import DataLoader
 from pose.config.schema import PoseConfig
 from pose.data.augmentation import build_augmenter, lateral_partners
 from pose.data.check import load_checked_labels
-from pose.data.context import context_offsets
 from pose.data.dataset import ImageCache, LabeledImageDataset, seed_worker
 from pose.data.labels import LabeledData
 from pose.data.splits import Splits, split_indices
@@ -30,11 +29,13 @@ def default_num_workers() -> int:
 
 
 class PoseDataModule(L.LightningDataModule):
-    """Reads and checks the labels, splits them, and decodes every image once for all splits."""
+    """Reads and checks the labels, splits them, and decodes every image once for all splits;
+    ``context_offsets`` (the model type's window, None for one frame) makes items windows of frames."""
 
-    def __init__(self, cfg: PoseConfig) -> None:
+    def __init__(self, cfg: PoseConfig, context_offsets: tuple[int, ...] | None = None) -> None:
         super().__init__()
         self.cfg = cfg
+        self.context_offsets = context_offsets
         self._ready = False
 
     def setup(self, stage: str | None = None) -> None:
@@ -51,7 +52,7 @@ class PoseDataModule(L.LightningDataModule):
             Path(cfg.data.data_dir),
             self.labels.image_paths,
             cfg.data.image_resize_dims.hw,
-            context_offsets(cfg.model.model_type),
+            self.context_offsets,
         )
         seed = t.rng_seed_data_pt
         self.train_set = LabeledImageDataset(

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from pose.data.context import CONTEXT_OFFSETS
 from pose.errors import WeightsError
-from pose.models.heads import HEADS, HeatmapHead
+from pose.models.heads import HeatmapHead
 
 
 def _propagator(num_keypoints: int, levels: int = 2) -> nn.Sequential:
@@ -41,12 +41,10 @@ def _propagator(num_keypoints: int, levels: int = 2) -> nn.Sequential:
     return nn.Sequential(*down, *up)
 
 
-@HEADS.register("heatmap_mhcrnn")
 class ContextHeatmapHead(nn.Module):
     """Static and context heatmap logits ``[B, 2, K, h, w]`` from windows of frame features.
 
-    ``context_offsets`` (frames relative to the labeled one) tells the data and prediction code
-    which window to feed; heatmap sizes must be multiples of 4 (the propagator's two levels), which
+    ``context_offsets``: the frames of a window relative to the labeled one; heatmap sizes must be multiples of 4 (the propagator's two levels), which
     every supported resize and downsample factor gives.
     """
 

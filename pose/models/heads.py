@@ -1,7 +1,8 @@
-"""Heads turn backbone features into keypoint outputs; the registry keys are ``model.model_type``.
+"""Heads turn backbone features into keypoint outputs; model types (:mod:`pose.models.types`)
+choose and build them.
 
-Also home of :func:`heatmap_to_keypoints`, the vectorized decoder that video prediction runs on
-every frame.
+Also home of :func:`spatial_softmax` and :func:`heatmap_to_keypoints`, the vectorized decoder that
+video prediction runs on every frame.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import torch
 from torch import Tensor, nn
 
 from pose.errors import ConfigError
-from pose.registry import Registry
-
-HEADS: Registry[type[nn.Module]] = Registry("model_type")
 
 
-@HEADS.register("heatmap")
+def spatial_softmax(logits: Tensor) -> Tensor:
+    """Heatmap logits ``[B, K, h, w]`` -> probabilities summing to 1 per map, computed in fp32
+    (mixed-precision logits would otherwise underflow in the tails)."""
+    b, k, h, w = logits.shape
+    return torch.softmax(logits.float().reshape(b, k, h * w), dim=-1).view(b, k, h, w)
+
+
 class HeatmapHead(nn.Module):
     """Lightning Pose-style upsampling head: raw logits ``[B, K, h, w]`` at stride 2**downsample.
 
@@ -66,7 +70,6 @@ class HeatmapHead(nn.Module):
         return self.layers(features)
 
 
-@HEADS.register("regression")
 class RegressionHead(nn.Module):
     """Global average pool + linear: normalized (x, y) in [0, 1] per keypoint, ``[B, K, 2]``.
 

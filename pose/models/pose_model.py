@@ -1,4 +1,4 @@
-"""The network: a backbone plus the head that ``model.model_type`` names."""
+"""The network: a backbone plus the head its model type (``model.model_type``) builds."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from pose.models.backbones import Backbone, build_backbone
-from pose.models.heads import HEADS
+from pose.models.types import MODEL_TYPES, ModelType
 
 if TYPE_CHECKING:
     from pose.config import PoseConfig
@@ -26,13 +26,6 @@ def normalize_images(images: Tensor) -> Tensor:
     return (images.float() / 255.0 - mean) / std
 
 
-def spatial_softmax(logits: Tensor) -> Tensor:
-    """Heatmap logits ``[B, K, h, w]`` -> probabilities summing to 1 per map, computed in fp32
-    (mixed-precision logits would otherwise underflow in the tails)."""
-    b, k, h, w = logits.shape
-    return torch.softmax(logits.float().reshape(b, k, h * w), dim=-1).view(b, k, h, w)
-
-
 class WindowHead(Protocol):
     """A head over windows of frames (context models), split so frames are encoded once."""
 
@@ -42,39 +35,30 @@ class WindowHead(Protocol):
 
 
 class PoseModel(nn.Module):
-    """Backbone + head. ``forward`` returns heatmap logits ``[B, K, h, w]`` (heatmap models),
-    normalized coordinates in [0, 1] ``[B, K, 2]`` (regression models), or static and context
-    logits ``[B, 2, K, h, w]`` of windows of frames ``[B, T, 3, H, W]`` (context models).
+    """Backbone + the head its model type builds. ``forward`` returns heatmap logits
+    ``[B, K, h, w]`` (heatmap models), normalized coordinates in [0, 1] ``[B, K, 2]`` (regression
+    models), or static and context logits ``[B, 2, K, h, w]`` of windows of frames
+    ``[B, T, 3, H, W]`` (context models).
 
     Attributes:
-        model_type: registry name of the head (``heatmap``, ``regression``, ``heatmap_mhcrnn``).
+        kind: the :class:`ModelType`, which decodes outputs and computes the supervised loss.
+        model_type: its registry name (``heatmap``, ``regression``, ``heatmap_mhcrnn``).
         heatmap_hw: output map size for heatmap models, ``None`` otherwise.
         context_offsets: the frames of a window relative to the labeled one (context models),
             ``None`` for single-frame models.
     """
 
-    def __init__(
-        self,
-        backbone: Backbone,
-        head: nn.Module,
-        model_type: str,
-        num_keypoints: int,
-        image_hw: tuple[int, int],
-        downsample_factor: int,
-    ) -> None:
+    def __init__(self, backbone: Backbone, kind: ModelType, num_keypoints: int) -> None:
         super().__init__()
         self.backbone = backbone
-        self.head = head
-        self.model_type = model_type
+        self.kind = kind
+        self.head = kind.build_head(backbone, num_keypoints)
+        self.model_type = kind.name
         self.num_keypoints = num_keypoints
-        self.image_hw = (int(image_hw[0]), int(image_hw[1]))
-        self.downsample_factor = downsample_factor
-        self.heatmap_hw: tuple[int, int] | None = None
-        self.context_offsets: tuple[int, ...] | None = getattr(head, "context_offsets", None)
-        if model_type != "regression":
-            fh, fw = backbone.feature_hw(self.image_hw)
-            scale = backbone.stride // 2**downsample_factor
-            self.heatmap_hw = (fh * scale, fw * scale)
+        self.image_hw = kind.image_hw
+        self.downsample_factor = kind.downsample_factor
+        self.heatmap_hw = kind.heatmap_hw(backbone)
+        self.context_offsets = kind.context_offsets
 
     def forward(self, images: Tensor) -> Tensor:
         """``images``: float ``[B, 3, H, W]`` (``[B, T, 3, H, W]`` windows for context models),
@@ -107,23 +91,22 @@ def build_model(
     pretrained: bool,
     weights_path: Path | None = None,
 ) -> PoseModel:
-    """Build the network a config describes; ``weights_path`` overrides the weights cache."""
-    net = build_backbone(backbone, pretrained, image_hw, weights_path)
-    canonical_type = HEADS.canonical(model_type)
-    head = HEADS.get(canonical_type)(net.out_channels, num_keypoints, net.stride, downsample_factor)
-    return PoseModel(net, head, canonical_type, num_keypoints, image_hw, downsample_factor)
+    """The network of a model type with its default supervised loss (tests, benchmarks); training
+    builds it from the config with :func:`build_model_for`."""
+    kind = MODEL_TYPES.get(model_type)(image_hw, downsample_factor)
+    return PoseModel(
+        build_backbone(backbone, pretrained, image_hw, weights_path), kind, num_keypoints
+    )
 
 
 def build_model_for(cfg: PoseConfig, pretrained: bool) -> PoseModel:
     """The network of a config whose keypoint names are known; ``model.backbone_weights`` names
     the pretrained file when ``pretrained``."""
     weights = cfg.model.backbone_weights
-    return build_model(
-        backbone=cfg.model.backbone,
-        model_type=cfg.model.model_type,
-        num_keypoints=len(cfg.data.keypoint_names or []),
-        image_hw=cfg.data.image_resize_dims.hw,
-        downsample_factor=cfg.data.downsample_factor,
-        pretrained=pretrained,
-        weights_path=Path(weights) if weights else None,
+    net = build_backbone(
+        cfg.model.backbone,
+        pretrained,
+        cfg.data.image_resize_dims.hw,
+        Path(weights) if weights else None,
     )
+    return PoseModel(net, ModelType.from_config(cfg), len(cfg.data.keypoint_names or []))

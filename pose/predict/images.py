@@ -17,7 +17,6 @@ from pose.config import PoseConfig, load_config
 from pose.data.dataset import ImageCache
 from pose.data.heatmaps import rescale_pixels
 from pose.errors import DataError
-from pose.models.outputs import decode_outputs
 from pose.models.pose_model import build_model_for
 from pose.models.weights import read_state_dict
 from pose.train.module import PoseLightningModule
@@ -77,7 +76,7 @@ def predict_images(
         scale = torch.from_numpy(cache.scale(rows)).to(module.device)
         with autocast(module.device, trained.precision):
             output = module(images)
-        xy, conf = decode_outputs(output, module.model.model_type, module.image_hw, module.stride)
+        xy, conf = module.model.kind.decode(output)
         xys.append(rescale_pixels(xy.float(), scale[:, None, :]).cpu().numpy())
         confs.append(conf.float().cpu().numpy())
     return np.concatenate(xys), np.concatenate(confs)

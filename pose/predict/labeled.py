@@ -10,7 +10,6 @@ import torch
 from torch.utils.data import DataLoader
 
 from pose.data.heatmaps import rescale_pixels
-from pose.models.outputs import decode_outputs
 from pose.predict.dlc_csv import errors_frame, predictions_frame, write_csv
 from pose.train.module import PoseLightningModule, pixel_errors
 from pose.train.precision import autocast
@@ -38,7 +37,7 @@ def predict_labeled(
     for batch in loader:
         with autocast(device, precision):
             output = module(batch["image"].to(device, non_blocking=True))
-        xy, conf = decode_outputs(output, module.model.model_type, module.image_hw, module.stride)
+        xy, conf = module.model.kind.decode(output)
         scale = batch["scale"].to(device)
         indices.append(batch["index"].numpy())
         xys.append(rescale_pixels(xy, scale[:, None, :]).cpu().numpy())

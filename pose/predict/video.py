@@ -23,7 +23,6 @@ import torch
 
 from pose.data.heatmaps import rescale_pixels
 from pose.errors import DataError
-from pose.models.outputs import decode_outputs
 from pose.predict.dlc_csv import predictions_frame, write_csv
 from pose.predict.images import TrainedModel
 from pose.predict.streams import ordered_map, stream_count, threads_per_stream
@@ -137,7 +136,7 @@ def predict_video(
     xys, confs = [], []
 
     def keypoints(output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        xy, conf = decode_outputs(output, module.model.model_type, module.image_hw, module.stride)
+        xy, conf = module.model.kind.decode(output)
         return rescale_pixels(xy.float(), scale), conf.float()
 
     def network(batch: Any) -> tuple[int, Any]:

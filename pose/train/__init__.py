@@ -1,12 +1,13 @@
-"""Training: the LightningModule, its callbacks, and the ``train`` entry point."""
+"""Training: the LightningModule, its callbacks, and :func:`fit` (:func:`pose.pipeline.train`
+adds the evaluation)."""
 
 from pose.train.module import PoseLightningModule
-from pose.train.run import BEST_CHECKPOINT, TrainResult, load_checkpoint_weights, train
+from pose.train.run import BEST_CHECKPOINT, FitResult, fit, load_checkpoint_weights
 
 __all__ = [
     "BEST_CHECKPOINT",
+    "FitResult",
     "PoseLightningModule",
-    "TrainResult",
+    "fit",
     "load_checkpoint_weights",
-    "train",
 ]

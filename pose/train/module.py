@@ -1,4 +1,5 @@
-"""The LightningModule: supervised heatmap/regression training with pixel-error validation."""
+"""The LightningModule: supervised training with pixel-error validation; what differs between model
+types (loss, decoding) is the model type's (:mod:`pose.models.types`)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,7 @@ import torch
 from torch import Tensor
 
 from pose.config import PoseConfig
-from pose.data.heatmaps import make_heatmaps
-from pose.losses.heatmap import HEATMAP_LOSSES
-from pose.losses.regression import regression_loss
-from pose.models.outputs import decode_outputs, regression_to_pixels
-from pose.models.pose_model import PoseModel, normalize_images, spatial_softmax
+from pose.models import PoseModel, normalize_images
 from pose.train.optim import LR_SCHEDULERS, OPTIMIZERS
 
 
@@ -41,8 +38,6 @@ class PoseLightningModule(L.LightningModule):
         self.channels_last = channels_last
         self.image_hw = cfg.data.image_resize_dims.hw
         self.stride = 2**cfg.data.downsample_factor
-        self.uniform_for_nan = cfg.training.uniform_heatmaps_for_nan_keypoints
-        self.heatmap_loss = HEATMAP_LOSSES.get(cfg.model.heatmap_loss_type)
         if channels_last:
             self.model.to(memory_format=torch.channels_last)
 
@@ -64,25 +59,8 @@ class PoseLightningModule(L.LightningModule):
         return self.model.encode(self._prepare(frames))
 
     def loss(self, output: Tensor, keypoints: Tensor) -> Tensor:
-        """Heatmap (or regression) loss of raw ``output`` against resized-pixel ``keypoints``;
-        context models average it over their static and context heads (as Lightning Pose)."""
-        labeled = ~torch.isnan(keypoints).any(dim=-1)
-        if self.model.model_type == "regression":
-            return regression_loss(regression_to_pixels(output, self.image_hw), keypoints, labeled)
-        heads = output.unbind(1) if output.ndim == 5 else (output,)
-        losses = [self._heatmap_loss(logits, keypoints, labeled) for logits in heads]
-        return torch.stack(losses).mean()
-
-    def _heatmap_loss(self, logits: Tensor, keypoints: Tensor, labeled: Tensor) -> Tensor:
-        probs = spatial_softmax(logits.float())
-        target = make_heatmaps(
-            keypoints,
-            (probs.shape[-2], probs.shape[-1]),
-            self.stride,
-            uniform_for_nan=self.uniform_for_nan,
-        )
-        mask = torch.ones_like(labeled) if self.uniform_for_nan else labeled
-        return self.heatmap_loss(probs, target, mask)
+        """The model type's supervised loss of raw ``output`` against resized-pixel ``keypoints``."""
+        return self.model.kind.supervised_loss(output, keypoints)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         output = self(batch["image"])
@@ -96,7 +74,7 @@ class PoseLightningModule(L.LightningModule):
     def _eval_step(self, batch: dict[str, Tensor], stage: str) -> None:
         output = self(batch["image"])
         loss = self.loss(output, batch["keypoints"])
-        xy, _ = decode_outputs(output, self.model.model_type, self.image_hw, self.stride)
+        xy, _ = self.model.kind.decode(output)
         errors = pixel_errors(xy, batch["keypoints"], batch["scale"])
         labeled = ~torch.isnan(errors)
         batch_size = batch["image"].shape[0]

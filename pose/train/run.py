@@ -1,8 +1,9 @@
-"""Train one model from a validated config and write its outputs (the engine's main entry point)."""
+"""Fit one model from a validated config: ``config.yaml``, checkpoints, ``best.ckpt`` and the
+training logs. Evaluating the fitted model (labeled-frame predictions, errors, videos) is
+:mod:`pose.predict`'s; :func:`pose.pipeline.train` chains the two."""
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import warnings
@@ -25,10 +26,9 @@ from lightning.pytorch.strategies import DDPStrategy
 from pose.config import PoseConfig, save_config, untrainable_reason
 from pose.data import PoseDataModule
 from pose.errors import ConfigError, WeightsError
+from pose.models import MODEL_TYPES, PoseModel, build_model_for
 from pose.models.context_head import transfer_head
-from pose.models.pose_model import PoseModel, build_model_for
 from pose.models.weights import read_state_dict
-from pose.predict.labeled import predict_labeled, split_pixel_errors, write_labeled_predictions
 from pose.train.callbacks import BackboneUnfreeze, ThroughputTimer, TrainSummary
 from pose.train.module import PoseLightningModule
 from pose.train.precision import lightning_precision, pick_accelerator, resolve_precision
@@ -38,9 +38,18 @@ BEST_CHECKPOINT = "best.ckpt"
 
 
 @dataclass
-class TrainResult:
+class FitResult:
+    """A fitted model holding its best weights, its data, and what fitting measured.
+
+    ``is_global_zero`` is False in a DDP rank other than the first, which evaluates nothing.
+    """
+
     output_dir: Path
     best_checkpoint: Path
+    module: PoseLightningModule
+    datamodule: PoseDataModule
+    precision: str
+    is_global_zero: bool
     metrics: dict[str, Any]
 
 
@@ -171,14 +180,15 @@ def _devices(accelerator: str, num_gpus: int) -> int:
     return num_gpus if accelerator == "gpu" else 1
 
 
-def train(
+def fit(
     cfg: PoseConfig,
     output_dir: str | Path,
     *,
     extra_callbacks: Sequence[Callback] = (),
     progress_bar: bool = True,
-) -> TrainResult:
-    """Train ``cfg`` and write ``config.yaml``, ``best.ckpt``, predictions and ``metrics.json``.
+) -> FitResult:
+    """Fit ``cfg``, writing ``config.yaml``, ``best.ckpt`` and the logs; the returned module holds
+    the best weights.
 
     All checks that can fail on user input (trainable config, labels, images, weights) run before
     anything is written, so a bad input leaves ``output_dir`` untouched.
@@ -188,7 +198,7 @@ def train(
     if reason:
         raise ConfigError(reason)
     _check_output_dir(output_dir)
-    datamodule = PoseDataModule(cfg)
+    datamodule = PoseDataModule(cfg, MODEL_TYPES.get(cfg.model.model_type).context_offsets)
     datamodule.setup()
     _resolve_keypoints(cfg, datamodule.keypoint_names)
 
@@ -276,25 +286,9 @@ def train(
         source.replace(best_path)
         state = torch.load(best_path, map_location="cpu", weights_only=True)
         module.load_state_dict(state["state_dict"])
-    if not trainer.is_global_zero:
-        return TrainResult(output_dir, best_path, {})
-    module.to(trainer.strategy.root_device)
-    predictions = predict_labeled(module, datamodule.labeled_dataloader(), precision)
-    split_of_rows = datamodule.split_of_rows()
-    write_labeled_predictions(
-        output_dir,
-        datamodule.labels.image_paths,
-        datamodule.keypoint_names,
-        predictions,
-        split_of_rows,
-    )
-    pixel_error = split_pixel_errors(predictions.errors, split_of_rows)
     best_val_loss = best_start.val_loss if best_start is not None else summary.best_score
-    metrics = {
+    metrics: dict[str, Any] = {
         "best_val_loss": best_val_loss if has_val else None,
-        "pixel_error": pixel_error,
-        "val_pixel_error": pixel_error["validation"],
-        "test_pixel_error": pixel_error["test"],
         "epochs_run": summary.epochs_run,
         "steps_run": summary.steps_run,
         "train_seconds": round(summary.train_seconds, 3),
@@ -313,13 +307,8 @@ def train(
         metrics["start_val_loss"] = start.val_loss
         metrics["start_val_pixel_error"] = start.val_pixel_error
         metrics["best_is_start"] = best_start is not None
-    if cfg.eval.predict_vids_after_training:
-        # imported here: pose.predict builds on pose.train, not the other way round
-        from pose.predict.images import TrainedModel
-        from pose.predict.video import predict_videos_after_training
-
-        metrics["videos"] = predict_videos_after_training(
-            TrainedModel(module, cfg, precision), output_dir
-        )
-    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return TrainResult(output_dir, best_path, metrics)
+    if trainer.is_global_zero:
+        module.to(trainer.strategy.root_device)
+    return FitResult(
+        output_dir, best_path, module, datamodule, precision, trainer.is_global_zero, metrics
+    )

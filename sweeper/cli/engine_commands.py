@@ -52,7 +52,7 @@ def train(
 
     cfg = load_config(config, override or [])
     _print_warnings(cfg)
-    from pose.train import train as run_training  # Lightning once the config is known good
+    from pose.pipeline import train as run_training  # Lightning once the config is known good
 
     out = output_dir or _default_output_dir()
     result = run_training(cfg, out)
@@ -76,11 +76,13 @@ def validate(config: ConfigArg, override: OverrideOpt = None) -> None:
     cfg = load_config(config, override or [])
     _print_warnings(cfg)
     from pose.data import check_data  # pandas (a third of a second): only for a config that loads
+    from pose.models import MODEL_TYPES  # torch, already imported by the registry checks above
 
     t, d, m = cfg.training, cfg.data, cfg.model
     line = lambda text: console.print(text, markup=False, highlight=False)  # noqa: E731
     # multiview label files are checked once multiview training exists; say so below
-    summary = None if isinstance(d.csv_file, list) else check_data(cfg)
+    window = MODEL_TYPES.get(m.model_type).context_offsets if m.model_type in MODEL_TYPES else None
+    summary = None if isinstance(d.csv_file, list) else check_data(cfg, window)
     console.print(f"[bold green]valid[/]: {escape(str(config))}")
     if summary is not None:
         line(

@@ -53,7 +53,7 @@ class TrialOutcome:
     reason: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False  # stopped by Ctrl-C: MLflow status KILLED
-    engine_seconds: float | None = None  # time inside pose.train.train, measured by the child
+    engine_seconds: float | None = None  # time inside pose.pipeline.train, measured by the child
 
 
 @dataclass

@@ -26,7 +26,7 @@ from lightning.pytorch.callbacks import Callback
 
 from pose.config import build_config
 from pose.errors import PoseError
-from pose.train import train
+from pose.pipeline import train
 
 
 class TrialPrunedSignal(Exception):

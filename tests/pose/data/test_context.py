@@ -11,7 +11,7 @@ import pytest
 from pose.config import load_config
 from pose.data import LabeledData, PoseDataModule, read_labels
 from pose.data.augmentation import build_augmenter
-from pose.data.context import CONTEXT_OFFSETS, context_offsets, context_paths
+from pose.data.context import CONTEXT_OFFSETS, context_paths
 from pose.data.dataset import ImageCache, LabeledImageDataset
 from pose.data.synthetic import make_example_dataset
 
@@ -42,12 +42,6 @@ def test_missing_neighbours_and_frame_zero_fall_back(tmp_path: Path) -> None:
     assert context_paths("v/frame.png", tmp_path) == ["v/frame.png"] * 5  # no frame number
 
 
-def test_window_comes_from_the_model_types_head() -> None:
-    assert context_offsets("heatmap_mhcrnn") == CONTEXT_OFFSETS == (-2, -1, 0, 1, 2)
-    assert context_offsets("heatmap") is None and context_offsets("regression") is None
-    assert context_offsets("heatmap_multiview_transformer") is None  # not built here
-
-
 @pytest.fixture(scope="module")
 def context_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("context")
@@ -72,7 +66,7 @@ def test_cache_holds_each_window_in_order(context_dir: Path) -> None:
 def test_datamodule_gives_windows_for_context_models(context_dir: Path) -> None:
     cfg = load_config(context_dir / "config.yaml", ["training.num_workers=0"])
     assert cfg.model.model_type == "heatmap_mhcrnn"
-    dm = PoseDataModule(cfg)
+    dm = PoseDataModule(cfg, CONTEXT_OFFSETS)
     dm.setup()
     batch = next(iter(dm.train_dataloader()))
     assert batch["image"].shape[1:] == (5, 3, 128, 128)

@@ -7,7 +7,7 @@ import warnings
 import pytest
 import torch
 
-from pose.models.outputs import decode_outputs
+from pose.models import MODEL_TYPES
 from pose.models.pose_model import build_model
 
 
@@ -42,6 +42,11 @@ def test_encode_once_per_frame_then_combine_equals_forward(model: torch.nn.Modul
         model.combine(codes[:3].unsqueeze(0))
 
 
+def _decode(output: torch.Tensor, model_type: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode as ``model_type`` does for 64x64 images at heatmap stride 4."""
+    return MODEL_TYPES.get(model_type)((64, 64), 2).decode(output)
+
+
 def _peaked(h: int, w: int, row: int, col: int, height: float) -> torch.Tensor:
     logits = torch.zeros(h, w)
     logits[row, col] = height
@@ -54,9 +59,9 @@ def test_decode_keeps_the_more_confident_head() -> None:
     out[0, 1, 0] = _peaked(16, 16, 10, 10, 3.0)  # context vague
     out[0, 0, 1] = _peaked(16, 16, 2, 2, 3.0)  # keypoint 1: static vague
     out[0, 1, 1] = _peaked(16, 16, 12, 6, 12.0)  # context sharp
-    xy, conf = decode_outputs(out, "heatmap_mhcrnn", (64, 64), 4)
-    static_xy, static_conf = decode_outputs(out[:, 0], "heatmap", (64, 64), 4)
-    context_xy, context_conf = decode_outputs(out[:, 1], "heatmap", (64, 64), 4)
+    xy, conf = _decode(out, "heatmap_mhcrnn")
+    static_xy, static_conf = _decode(out[:, 0], "heatmap")
+    context_xy, context_conf = _decode(out[:, 1], "heatmap")
     assert torch.allclose(xy[0, 0], static_xy[0, 0]) and torch.allclose(xy[0, 1], context_xy[0, 1])
     assert conf[0, 0] == static_conf[0, 0] and conf[0, 1] == context_conf[0, 1]
     assert conf.min() > 0.9
@@ -95,8 +100,8 @@ def test_context_model_starts_from_a_single_frame_checkpoint(tmp_path) -> None:
         expected = single(windows[:, 2])
     assert torch.equal(logits[:, 0], expected)
     assert torch.allclose(logits[:, 1], expected, atol=1e-6)
-    xy, _ = decode_outputs(logits, "heatmap_mhcrnn", (64, 64), 4)
-    single_xy, _ = decode_outputs(expected, "heatmap", (64, 64), 4)
+    xy, _ = _decode(logits, "heatmap_mhcrnn")
+    single_xy, _ = _decode(expected, "heatmap")
     assert torch.allclose(xy, single_xy, atol=1e-4)
 
     # the context head still learns: the zeroed step's gradient is not zero

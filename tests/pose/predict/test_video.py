@@ -124,7 +124,6 @@ def test_context_model_predicts_each_frame_from_its_clamped_window(
     import torch
 
     from pose.data.heatmaps import rescale_pixels
-    from pose.models.outputs import decode_outputs
     from pose.video import open_video
 
     size = ["data.image_resize_dims.height=64", "data.image_resize_dims.width=64"]
@@ -145,7 +144,7 @@ def test_context_model_predicts_each_frame_from_its_clamped_window(
     index = (torch.arange(24)[:, None] + torch.arange(-2, 3)).clamp(0, 23)
     module = trained.module
     with torch.inference_mode():
-        xy, conf = decode_outputs(module(frames[index]), "heatmap_mhcrnn", (64, 64), 4)
+        xy, conf = module.model.kind.decode(module(frames[index]))
     expected = rescale_pixels(xy, torch.tensor([192 / 64, 160 / 64])).numpy()
     assert np.allclose(got, expected, atol=1e-2)
     likelihood = preds.xs("likelihood", axis=1, level=2).to_numpy(float)

@@ -16,10 +16,10 @@ import pytest
 from pose.config import load_config
 from pose.data import read_labels
 from pose.data.synthetic import make_example_dataset
+from pose.pipeline import TrainResult, train
 from pose.predict import read_predictions
 from pose.predict.images import load_trained, predict_images
 from pose.predict.video import predict_video
-from pose.train import TrainResult, train
 from pose.video import open_video
 from tests.conftest import MIRROR_MOUSE, require, write_mjpeg
 

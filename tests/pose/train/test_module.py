@@ -9,22 +9,25 @@ import torch
 from pose.config import build_config
 from pose.data.heatmaps import make_heatmaps
 from pose.losses.heatmap import HEATMAP_LOSSES
-from pose.models.pose_model import build_model, spatial_softmax
+from pose.models import build_model_for, spatial_softmax
 from pose.train.module import PoseLightningModule, pixel_errors
 
 
 def _module(uniform: bool) -> PoseLightningModule:
     cfg = build_config(
         {
-            "data": {"data_dir": "/d", "image_resize_dims": {"height": 64, "width": 64}},
+            "data": {
+                "data_dir": "/d",
+                "image_resize_dims": {"height": 64, "width": 64},
+                "keypoint_names": ["a", "b", "c"],
+            },
             "training": {"uniform_heatmaps_for_nan_keypoints": uniform, "max_epochs": 2},
             "model": {"backbone": "resnet18", "backbone_pretrained": False},
         }
     )
     torch.manual_seed(0)
-    return PoseLightningModule(
-        build_model("resnet18", "heatmap", 3, (64, 64), 2, pretrained=False), cfg
-    )
+    # the config's model type carries the loss settings (uniform_heatmaps_for_nan_keypoints)
+    return PoseLightningModule(build_model_for(cfg, pretrained=False), cfg)
 
 
 def test_uniform_heatmaps_for_nan_keypoints_changes_the_loss() -> None:

@@ -17,7 +17,7 @@ SCRIPT = textwrap.dedent(
     import os, signal, sys
     import lightning as L
     from pose.config import load_config
-    from pose.train import train
+    from pose.pipeline import train
 
     class Stop(L.Callback):
         def on_train_epoch_end(self, trainer, module):

@@ -13,8 +13,8 @@ import torch
 
 from pose.config import PoseConfig, load_config
 from pose.errors import ConfigError, WeightsError
+from pose.pipeline import train
 from pose.predict import read_predictions
-from pose.train import train
 from pose.train.callbacks import BackboneUnfreeze
 
 FAST = [

@@ -1,0 +1,15 @@
+"""Unsupervised losses (``model.losses_to_use``): one registered class each (see
+:class:`UnsupervisedLoss`)."""
+
+from pose.losses.unsupervised.base import UNSUPERVISED_LOSSES, Needs, UnsupervisedLoss
+from pose.losses.unsupervised.pca import PCAMultiview, PCASingleview
+from pose.losses.unsupervised.temporal import Temporal
+
+__all__ = [
+    "UNSUPERVISED_LOSSES",
+    "Needs",
+    "PCAMultiview",
+    "PCASingleview",
+    "Temporal",
+    "UnsupervisedLoss",
+]

@@ -1,0 +1,47 @@
+"""Evaluate a fitted model: predict every labeled frame, write the predictions and their errors,
+score each split, and predict the test videos when the config asks (``eval.*``).
+
+Separate from fitting so that a model that was not fitted just now (an ensemble member, a
+promoted model) is evaluated the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pose.predict.images import TrainedModel
+from pose.predict.labeled import predict_labeled, split_pixel_errors, write_labeled_predictions
+from pose.predict.video import predict_videos_after_training
+from pose.train import FitResult
+
+METRICS_FILE = "metrics.json"
+
+
+def evaluate(fitted: FitResult) -> dict[str, Any]:
+    """Write ``predictions.csv`` and ``predictions_pixel_error.csv`` (and video predictions when
+    ``eval.predict_vids_after_training``) into the fit's output directory, then ``metrics.json``:
+    the fit's figures with the mean pixel error per split. Returns those metrics; a DDP rank other
+    than the first evaluates nothing and returns ``{}``."""
+    if not fitted.is_global_zero:
+        return {}
+    module, data, out = fitted.module, fitted.datamodule, fitted.output_dir
+    predictions = predict_labeled(module, data.labeled_dataloader(), fitted.precision)
+    split_of_rows = data.split_of_rows()
+    write_labeled_predictions(
+        out, data.labels.image_paths, data.keypoint_names, predictions, split_of_rows
+    )
+    pixel_error = split_pixel_errors(predictions.errors, split_of_rows)
+    metrics = {
+        "best_val_loss": fitted.metrics.get("best_val_loss"),
+        "pixel_error": pixel_error,
+        "val_pixel_error": pixel_error["validation"],
+        "test_pixel_error": pixel_error["test"],
+        **fitted.metrics,
+    }
+    cfg = module.cfg
+    if cfg.eval.predict_vids_after_training:
+        trained = TrainedModel(module, cfg, fitted.precision)
+        metrics["videos"] = predict_videos_after_training(trained, out)
+    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
+    return metrics

@@ -1,0 +1,79 @@
+"""Every registered model type: its output, loss, decoding and window agree with each other."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pose.data.heatmaps import make_heatmaps
+from pose.models import MODEL_TYPES, build_model, normalize_images
+
+IMAGE_HW = (64, 96)
+
+
+def _inputs(kind_name: str, batch: int = 2) -> torch.Tensor:
+    window = MODEL_TYPES.get(kind_name).context_offsets
+    shape = (batch, len(window), 3, *IMAGE_HW) if window else (batch, 3, *IMAGE_HW)
+    return normalize_images(torch.randint(0, 256, shape, dtype=torch.uint8))
+
+
+@pytest.mark.parametrize("name", list(MODEL_TYPES))
+def test_forward_loss_backward_decode(name: str) -> None:
+    torch.manual_seed(0)
+    model = build_model("resnet18", name, 3, IMAGE_HW, 2, pretrained=False)
+    assert model.kind.name == model.model_type == name
+    output = model(_inputs(name))
+    if model.heatmap_hw is not None:
+        assert output.shape[-2:] == model.heatmap_hw == (16, 24)
+    keypoints = torch.tensor([[[10.0, 20.0], [50.0, 40.0], [float("nan")] * 2]] * 2)
+    loss = model.kind.supervised_loss(output, keypoints)
+    assert loss.ndim == 0 and torch.isfinite(loss) and loss > 0
+    loss.backward()
+    assert all(p.grad is not None for p in model.head.parameters() if p.requires_grad)
+    xy, confidence = model.kind.decode(output.detach())
+    assert xy.shape == (2, 3, 2) and confidence.shape == (2, 3)
+    assert ((confidence >= 0) & (confidence <= 1)).all()
+    assert (xy[..., 0] >= -0.5).all() and (xy[..., 0] <= IMAGE_HW[1] - 0.5).all()
+    assert (xy[..., 1] >= -0.5).all() and (xy[..., 1] <= IMAGE_HW[0] - 0.5).all()
+
+
+@pytest.mark.parametrize("name", [n for n in MODEL_TYPES if n != "regression"])
+def test_heatmap_types_decode_their_own_targets_and_cost_least_there(name: str) -> None:
+    """Logits that are the log of the Gaussian targets decode to the keypoints, at a lower loss
+    than the same maps shifted by a few cells."""
+    kind = MODEL_TYPES.get(name)(IMAGE_HW, 2, heatmap_loss="kl")
+    keypoints = torch.tensor([[[10.3, 20.6], [50.0, 41.2]]])
+    logits = make_heatmaps(keypoints, (16, 24), 4).clamp_min(1e-12).log()
+    shifted = logits.roll(3, dims=-1)
+    if kind.context_offsets is not None:  # static and context heads
+        logits, shifted = torch.stack([logits] * 2, 1), torch.stack([shifted] * 2, 1)
+    xy, _ = kind.decode(logits)
+    assert torch.allclose(xy, keypoints, atol=0.25)  # sub-pixel: within 1/16 of a 4-pixel cell
+    assert kind.supervised_loss(logits, keypoints) < 1e-3
+    assert kind.supervised_loss(shifted, keypoints) > 0.5
+
+
+def test_regression_decodes_normalized_coordinates_to_pixels() -> None:
+    kind = MODEL_TYPES.get("regression")(IMAGE_HW, 2)
+    output = torch.tensor([[[0.0, 0.0], [1.0, 1.0], [0.5, 0.25]]])
+    xy, confidence = kind.decode(output)
+    assert torch.allclose(xy, torch.tensor([[[0.0, 0.0], [95.0, 63.0], [47.5, 15.75]]]))
+    assert torch.equal(confidence, torch.ones(1, 3))
+    assert kind.supervised_loss(output, xy) == 0
+
+
+def test_context_type_averages_its_heads_and_keeps_the_more_confident() -> None:
+    heatmap = MODEL_TYPES.get("heatmap")(IMAGE_HW, 2)
+    context = MODEL_TYPES.get("heatmap_mhcrnn")(IMAGE_HW, 2)
+    torch.manual_seed(1)
+    static, temporal = torch.randn(1, 2, 16, 24), torch.randn(1, 2, 16, 24)
+    keypoints = torch.tensor([[[10.0, 20.0], [50.0, 40.0]]])
+    both = torch.stack([static, temporal], 1)
+    expected = (
+        heatmap.supervised_loss(static, keypoints) + heatmap.supervised_loss(temporal, keypoints)
+    ) / 2
+    assert torch.allclose(context.supervised_loss(both, keypoints), expected)
+    xy, confidence = context.decode(both)
+    (sxy, sconf), (txy, tconf) = heatmap.decode(static), heatmap.decode(temporal)
+    assert torch.equal(confidence, torch.maximum(sconf, tconf))
+    assert torch.equal(xy, torch.where((tconf > sconf)[..., None], txy, sxy))
