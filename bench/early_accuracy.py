@@ -61,7 +61,7 @@ def _test_maps(run: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.
     from pose.train.precision import autocast
 
     trained = load_trained(run / "config.yaml", run / "best.ckpt", device="cpu")
-    data = PoseDataModule(trained.cfg)
+    data = PoseDataModule(trained.cfg, trained.module.model.context_offsets)
     data.setup()
     maps, truth, scales = [], [], []
     for batch in data.test_dataloader():

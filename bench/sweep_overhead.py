@@ -3,7 +3,7 @@ one-minute trials).
 
 Runs a real sweep in-process (``sweeper.sweep.run_sweep``: SQLite Optuna and MLflow stores in a temp
 dir, trials forked from the fork server, TPE seed 0, no pruner, one trial at a time) on the built-in
-synthetic example (``pose.data.synthetic``: resnet18 heatmap, 128x128, batch 16, imgaug dlc, random
+synthetic example (``pose.data.synthetic``: resnet18 heatmap, 128x128, batch 8, imgaug dlc, random
 init, validation every epoch), searching only the learning rate (log-uniform 3e-4..3e-3). Each trial
 trains ``--epochs`` epochs; by default the epoch count is calibrated so that training takes about
 ``--trial-seconds``: a separate process trains 1 and then 3 epochs, and the difference gives the time
@@ -248,7 +248,7 @@ def main() -> None:
     )
     print(
         f"data:     synthetic example, {images} labeled images{split}; resnet18 heatmap 128x128, "
-        f"batch 16, imgaug dlc, random init, validation every epoch"
+        f"batch 8, imgaug dlc, random init, validation every epoch"
     )
     print(
         f"sweep:    {trials} trials, 1 at a time, TPE seed 0, pruner none, learning rate "

@@ -220,13 +220,13 @@ def _check_losses_eval(c: _Checker, cfg: PoseConfig) -> None:
     losses = cfg.losses
     c.probability("losses.temporal.prob_threshold", losses.temporal.prob_threshold)
     k = losses.pca_singleview.components_to_keep
-    ok = (isinstance(k, float) and 0 < k < 1) or (
+    ok = (isinstance(k, float) and 0 < k <= 1) or (
         isinstance(k, int) and not isinstance(k, bool) and k >= 1
     )
     c.check(
         ok,
         "losses.pca_singleview.components_to_keep",
-        "a variance fraction in (0, 1) or a count >= 1",
+        "a variance fraction in (0, 1] or a count >= 1",
         k,
     )
     eps = losses.temporal.epsilon

@@ -63,16 +63,21 @@ def resample_kernel(kernel: np.ndarray, scale: tuple[float, float]) -> np.ndarra
 
 
 class _ResampledMatrices:
-    """Wraps a Convolve matrix generator so its kernels are resampled to the item's scale."""
+    """Wraps a Convolve matrix generator so its kernels are resampled to the item's scale.
 
-    def __init__(self, generate: Any, owner: SourceScaled) -> None:
-        self.generate, self.owner = generate, owner
+    The scale lives here, not on the augmenter: imgaug's ``to_deterministic`` copies augmenters
+    shallowly, so a copy and its original share this object and always agree on the scale.
+    """
+
+    def __init__(self, generate: Any) -> None:
+        self.generate = generate
+        self.scale: tuple[float, float] = (1.0, 1.0)
 
     def __call__(self, image: np.ndarray, nb_channels: int, random_state: Any) -> Any:
         matrices = self.generate(image, nb_channels, random_state)
         if isinstance(matrices, np.ndarray):  # one kernel for every channel
-            return resample_kernel(matrices, self.owner.source_scale)
-        return [resample_kernel(m, self.owner.source_scale) for m in matrices]
+            return resample_kernel(matrices, self.scale)
+        return [resample_kernel(m, self.scale) for m in matrices]
 
 
 class _KernelInSourcePixels(SourceScaled):
@@ -81,7 +86,15 @@ class _KernelInSourcePixels(SourceScaled):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # imgaug is untyped: Convolve keeps its kernel generator in .matrix
-        self.matrix = _ResampledMatrices(self.matrix, self)  # type: ignore[has-type]
+        self.matrix = _ResampledMatrices(self.matrix)  # type: ignore[has-type]
+
+    @property  # type: ignore[override]
+    def source_scale(self) -> tuple[float, float]:
+        return self.matrix.scale  # type: ignore[no-any-return]
+
+    @source_scale.setter
+    def source_scale(self, scale: tuple[float, float]) -> None:
+        self.matrix.scale = scale
 
 
 class MotionBlur(_KernelInSourcePixels, iaa.MotionBlur):

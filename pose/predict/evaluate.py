@@ -32,7 +32,7 @@ def evaluate(fitted: FitResult) -> dict[str, Any]:
         out, data.labels.image_paths, data.keypoint_names, predictions, split_of_rows
     )
     pixel_error = split_pixel_errors(predictions.errors, split_of_rows)
-    metrics = {
+    metrics = {  # best_val_loss first, as metrics.json has always begun
         "best_val_loss": fitted.metrics.get("best_val_loss"),
         "pixel_error": pixel_error,
         "val_pixel_error": pixel_error["validation"],

@@ -1,7 +1,8 @@
 """Imports point one way: config <- data <- models <- train <- predict <- pipeline.
 
-Each lower layer is imported in a fresh interpreter and must not load a higher one (a function-level
-import against the flow would show up here once it runs at import time, and the layout says so)."""
+Each lower layer is imported in a fresh interpreter and must not load a higher one. Function-level
+imports are not seen here: config validation still imports the registries of models, losses and
+train lazily for their names (a known exception, to be moved to torch-free name tables)."""
 
 from __future__ import annotations
 

@@ -37,7 +37,8 @@ class _PCALoss(UnsupervisedLoss):
     ) -> None:
         super().__init__(log_weight)
         self.components_to_keep = components_to_keep
-        self.epsilon = None if epsilon is None else float(epsilon)
+        self.configured_epsilon = None if epsilon is None else float(epsilon)
+        self.epsilon = self.configured_epsilon  # set from the labels by fit() when None
         self.mean: Tensor | None = None
         self.kept: Tensor | None = None  # [components, dims]
 
@@ -60,6 +61,7 @@ class _PCALoss(UnsupervisedLoss):
         n = self._n_components(pca.explained_variance_ratio_)
         self.mean = torch.as_tensor(pca.mean_, dtype=torch.float32)
         self.kept = torch.as_tensor(pca.components_[:n], dtype=torch.float32)
+        self.epsilon = self.configured_epsilon
         if self.epsilon is None:
             errors = self.reprojection_errors(torch.as_tensor(data, dtype=torch.float32))
             self.epsilon = float(np.percentile(errors.numpy(), EMPIRICAL_EPSILON_PERCENTILE))

@@ -131,3 +131,18 @@ def test_emboss_relief_fades_on_a_downsized_image() -> None:
         relief.append(np.abs(emboss(image=image).astype(float) - image).mean())
     assert relief[0] > relief[1] > relief[2]
     assert relief[2] < 0.5  # a 3x3 kernel over 3 original pixels is less than one pixel here
+
+
+def test_deterministic_copies_keep_the_scale() -> None:
+    """imgaug copies augmenters shallowly for a window's shared draw; the copy must blur at the
+    item's scale, whichever of the two was told it."""
+    image = np.zeros((41, 41, 3), np.uint8)
+    image[20, 20] = 255
+    blur = MotionBlur(k=9, angle=90, direction=0.0, seed=0)
+    set_source_scale(blur, (3.0, 3.0))
+    copy = blur.to_deterministic()
+    assert copy.source_scale == (3.0, 3.0)
+    streak = (copy(image=image)[20, :, 0] > 0).sum()
+    assert streak == 3  # 9 original pixels are 3 here, not 9
+    set_source_scale(copy, (1.0, 1.0))
+    assert blur.source_scale == (1.0, 1.0)

@@ -88,7 +88,7 @@ def test_pca_multiview_consistent_views_cost_nothing() -> None:
     assert loss.kept is not None and loss.kept.shape[0] == 3
     keypoints = torch.as_tensor(frames[:8], dtype=torch.float32)
     assert float(loss(keypoints, torch.ones(8, 6))) < 1e-3
-    # move keypoint 1 in view b only, along the one direction no 3D point explains
+    # move keypoint 1 in both views (columns 1 and 4) along the one direction no 3D point explains
     normal = np.linalg.svd(np.concatenate([cam_a, cam_b], axis=1).T)[0][
         :, 3
     ]  # [4] in (xa, ya, xb, yb)
@@ -120,12 +120,16 @@ def test_every_loss_is_weighted_and_configured_as_lightning_pose_does(name: str)
     cls = UNSUPERVISED_LOSSES.get(name)
     assert issubclass(cls, UnsupervisedLoss) and cls.name == name
     assert "log_weight" in cls.config_keys and cls.needs
-    section = {"log_weight": math.log(2), "unrelated": 1, **{k: None for k in cls.config_keys[1:]}}
+    defaults = {"components_to_keep": 2, "epsilon": 1.0, "prob_threshold": 0.1}
+    section = {
+        "log_weight": math.log(2),
+        "unrelated": 1,
+        **{k: defaults[k] for k in cls.config_keys[1:]},
+    }
     options = cls.options(section)
-    assert set(options) == set(cls.config_keys)
-    assert UnsupervisedLoss.weight.fget is not None
+    assert set(options) == set(cls.config_keys)  # its own keys, nothing else
     extra = {"views": [[0], [1]]} if name == "pca_multiview" else {}
-    loss = cls(**extra, log_weight=options["log_weight"])
+    loss = cls(**extra, **options)
     assert loss.weight == pytest.approx(0.25)  # 1 / (2 exp(log 2))
 
 
