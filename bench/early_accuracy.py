@@ -76,7 +76,7 @@ def _test_maps(run: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.
     mean_pose = torch.nanmean(original, dim=0)
     t, s = torch.cat(truth), torch.cat(scales)
     baseline = pixel_errors(mean_pose[None].expand_as(t) / s[:, None, :], t, s).numpy()
-    return torch.cat(maps), t, s, baseline, trained.module.stride
+    return torch.cat(maps), t, s, baseline, trained.module.model.kind.stride
 
 
 def _errors(

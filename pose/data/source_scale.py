@@ -1,12 +1,13 @@
 """Pixel-sized augmentation parameters in the original frame's pixels, applied to a resized image.
 
 Lightning Pose augments the full-resolution frame and resizes afterwards; we augment the cached,
-already-resized image, which is much cheaper. Rotations, crops and dropout sizes are relative to the
-image and mean the same either way, but a motion-blur length and an elastic displacement are given in
-pixels (and an emboss kernel is 3x3 pixels): applied as they are to a 128x128 image cut from
-296x200 frames they distort 1.5-2.3x more than the same config does in Lightning Pose. The augmenters here read those parameters in original
-pixels and carry them over to the image they receive, given its ``source_scale`` (original pixels
-per image pixel, ``(sx, sy)``), which the dataset sets per item with :func:`set_source_scale`.
+already-resized image, which is much cheaper. Rotations, crops and dropout sizes are relative to
+the image and mean the same either way, but a motion-blur length and an elastic displacement are
+given in pixels (and an emboss kernel is 3x3 pixels): applied as they are to a 128x128 image cut
+from 296x200 frames they distort 1.5-2.3x more than the same config does in Lightning Pose. The
+augmenters here read those parameters in original pixels and carry them over to the image they
+receive, given its ``source_scale`` (original pixels per image pixel, ``(sx, sy)``), which the
+dataset sets per item with :func:`set_source_scale`.
 """
 
 from __future__ import annotations

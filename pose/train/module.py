@@ -36,8 +36,6 @@ class PoseLightningModule(L.LightningModule):
         self.model = model
         self.cfg = cfg
         self.channels_last = channels_last
-        self.image_hw = cfg.data.image_resize_dims.hw
-        self.stride = 2**cfg.data.downsample_factor
         if channels_last:
             self.model.to(memory_format=torch.channels_last)
 
