@@ -14,12 +14,6 @@ from pose.errors import ConfigError
 from pose.registry import Registry
 
 # Names Lightning Pose defines that this engine accepts in a config but does not train yet.
-UNSUPERVISED_LOSSES = (
-    "pca_multiview",
-    "pca_singleview",
-    "temporal",
-    "supervised_reprojection_heatmap_mse",
-)
 UNTRAINED_MODEL_TYPES = ("heatmap_multiview_transformer",)
 PRECISIONS = ("auto", "32", "bf16", "16")
 DOWNSAMPLE_FACTORS = (1, 2, 3)
@@ -61,7 +55,8 @@ class _Checker:
         if value in registry or value in extra:
             return
         names = [*registry.names(), *extra]
-        self.fail(key, f"one of the registered {registry.kind}s ({', '.join(names)})", value)
+        plural = registry.kind + ("es" if registry.kind.endswith("s") else "s")
+        self.fail(key, f"one of the registered {plural} ({', '.join(names)})", value)
 
 
 def validate_config(
@@ -118,11 +113,42 @@ def _check_data(c: _Checker, cfg: PoseConfig) -> None:
     c.check(bool(ok), "data.csv_file", "a file path or a list of file paths", csv)
     if isinstance(csv, list) and d.view_names is not None and len(d.view_names) != len(csv):
         c.fail("data.view_names", f"one name per csv file ({len(csv)})", d.view_names)
-    if d.columns_for_singleview_pca is not None and d.num_keypoints is not None:
-        bad = [i for i in d.columns_for_singleview_pca if not 0 <= i < d.num_keypoints]
+    _check_columns(
+        c, "data.columns_for_singleview_pca", d.columns_for_singleview_pca, d.num_keypoints
+    )
+    views = d.mirrored_column_matches
+    if views is not None:
+        ok = isinstance(views, list) and len(views) >= 2 and all(isinstance(v, list) for v in views)
         c.check(
-            not bad, "data.columns_for_singleview_pca", f"indices in [0, {d.num_keypoints})", bad
+            ok,
+            "data.mirrored_column_matches",
+            "two or more lists of column indices (one per view)",
+            views,
         )
+        c.check(
+            len({len(v) for v in views}) == 1,
+            "data.mirrored_column_matches",
+            "lists of equal length (the same keypoints in each view)",
+            [len(v) for v in views],
+        )
+        _check_columns(
+            c, "data.mirrored_column_matches", [i for v in views for i in v], d.num_keypoints
+        )
+
+
+def _check_columns(c: _Checker, key: str, columns: Any, num_keypoints: int | None) -> None:
+    """Keypoint column indices: whole numbers, each once, within ``num_keypoints`` when known."""
+    if columns is None:
+        return
+    ok = isinstance(columns, list) and all(
+        isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in columns
+    )
+    c.check(ok, key, "a list of keypoint column indices (whole numbers from 0)", columns)
+    repeated = sorted({i for i in columns if columns.count(i) > 1})
+    c.check(not repeated, key, "each keypoint column once", f"{repeated} repeated")
+    if num_keypoints is not None:
+        bad = [i for i in columns if i >= num_keypoints]
+        c.check(not bad, key, f"indices in [0, {num_keypoints}) (data.num_keypoints)", bad)
 
 
 def _check_training(c: _Checker, cfg: PoseConfig, mode: str) -> None:
@@ -206,13 +232,22 @@ def _check_training(c: _Checker, cfg: PoseConfig, mode: str) -> None:
 
 
 def _check_model(c: _Checker, cfg: PoseConfig) -> None:
-    m = cfg.model
-    for loss in m.losses_to_use:
+    """What the unsupervised losses need from the data section (their names are checked against
+    the registry in ``_check_registered``)."""
+    losses = list(cfg.model.losses_to_use)
+    c.check(len(set(losses)) == len(losses), "model.losses_to_use", "each loss once", losses)
+    if "pca_multiview" in losses:
         c.check(
-            loss in UNSUPERVISED_LOSSES,
-            "model.losses_to_use",
-            f"entries from {', '.join(UNSUPERVISED_LOSSES)}",
-            loss,
+            cfg.data.mirrored_column_matches is not None,
+            "data.mirrored_column_matches",
+            "the keypoints' columns per view (e.g. [[0, 1, 2], [3, 4, 5]]), which pca_multiview compares",
+            None,
+        )
+    if losses and cfg.data.video_dir in (None, ""):
+        c.fail(
+            "data.video_dir",
+            f"a directory of videos, whose frames {', '.join(losses)} train on",
+            None,
         )
 
 
@@ -229,11 +264,40 @@ def _check_losses_eval(c: _Checker, cfg: PoseConfig) -> None:
         "a variance fraction in (0, 1] or a count >= 1",
         k,
     )
-    eps = losses.temporal.epsilon
-    ok = isinstance(eps, (int, float)) or (
-        isinstance(eps, list) and all(isinstance(e, (int, float)) for e in eps)
+    k = losses.pca_multiview.components_to_keep
+    c.check(
+        isinstance(k, (int, float)) and not isinstance(k, bool) and k > 0,
+        "losses.pca_multiview.components_to_keep",
+        "a positive number (pca_multiview keeps 3 components, one per spatial dimension)",
+        k,
     )
-    c.check(ok, "losses.temporal.epsilon", "a number or a list of numbers (one per keypoint)", eps)
+    eps = losses.temporal.epsilon
+    numbers = [eps] if isinstance(eps, (int, float)) and not isinstance(eps, bool) else eps
+    ok = isinstance(numbers, list) and all(
+        isinstance(e, (int, float)) and not isinstance(e, bool) and e >= 0 for e in numbers
+    )
+    c.check(
+        ok and bool(numbers),
+        "losses.temporal.epsilon",
+        "a number >= 0 or a list of them (one per keypoint), in pixels",
+        eps,
+    )
+    if isinstance(eps, list) and cfg.data.num_keypoints is not None:
+        c.check(
+            len(eps) == cfg.data.num_keypoints,
+            "losses.temporal.epsilon",
+            f"one value per keypoint ({cfg.data.num_keypoints})",
+            f"{len(eps)} values",
+        )
+    for name in ("pca_singleview", "pca_multiview"):
+        eps = getattr(losses, name).epsilon
+        c.check(
+            eps is None
+            or (isinstance(eps, (int, float)) and not isinstance(eps, bool) and eps >= 0),
+            f"losses.{name}.epsilon",
+            "null (from the labels' own reprojection errors) or a number >= 0, in pixels",
+            eps,
+        )
     c.probability("eval.confidence_thresh_for_vid", cfg.eval.confidence_thresh_for_vid)
 
 
@@ -244,6 +308,7 @@ def _check_registered(c: _Checker, cfg: PoseConfig) -> None:
 
     from pose.data.augmentation import validate_augmentation
     from pose.losses.heatmap import HEATMAP_LOSSES
+    from pose.losses.unsupervised import UNSUPERVISED_LOSSES
     from pose.models.backbones import BACKBONES
     from pose.models.types import MODEL_TYPES
     from pose.train.optim import LR_SCHEDULERS, OPTIMIZERS
@@ -258,6 +323,8 @@ def _check_registered(c: _Checker, cfg: PoseConfig) -> None:
     c.registered("model.backbone", m.backbone, BACKBONES)
     c.registered("model.model_type", m.model_type, MODEL_TYPES, extra=UNTRAINED_MODEL_TYPES)
     c.registered("model.heatmap_loss_type", m.heatmap_loss_type, HEATMAP_LOSSES)
+    for loss in m.losses_to_use:
+        c.registered("model.losses_to_use", loss, UNSUPERVISED_LOSSES)
     c.check(
         cfg.eval.colormap in matplotlib.colormaps,
         "eval.colormap",
@@ -287,8 +354,6 @@ def untrainable_reason(cfg: PoseConfig) -> str | None:
     """Why this engine cannot train ``cfg`` yet (a valid Lightning Pose config), or None."""
     if cfg.model.model_type in UNTRAINED_MODEL_TYPES:
         return f"model.model_type {cfg.model.model_type!r} is not trained by this engine yet (use heatmap, heatmap_mhcrnn or regression)"
-    if cfg.model.losses_to_use:
-        return f"model.losses_to_use {list(cfg.model.losses_to_use)}: unsupervised losses are not trained by this engine yet (use [])"
     if isinstance(cfg.data.csv_file, list):
         return "data.csv_file is a list: multiview training is not supported by this engine yet"
     return None

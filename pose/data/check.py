@@ -10,6 +10,7 @@ from pose.config.schema import PoseConfig
 from pose.data.context import context_paths
 from pose.data.labels import LabeledData, check_labels_match_config, read_labels
 from pose.errors import DataError
+from pose.video_files import video_dir_videos
 
 
 @dataclass
@@ -20,6 +21,8 @@ class DataSummary:
     # context models: labeled frames whose every neighbouring frame is on disk (None otherwise)
     frames_with_full_context: int | None = None
     context_neighbours: int = 0  # frames of a window besides the labeled one
+    # the videos whose frames the unsupervised losses train on (None without such losses)
+    videos: list[Path] | None = None
 
 
 def labels_path(cfg: PoseConfig) -> Path:
@@ -66,7 +69,8 @@ def check_labeled_images(cfg: PoseConfig) -> LabeledData:
 
 def check_data(cfg: PoseConfig, offsets: tuple[int, ...] | None = None) -> DataSummary:
     """Read the labels and check every image file exists, without decoding images; with the model
-    type's context window ``offsets``, count the labeled frames whose whole window is on disk."""
+    type's context window ``offsets``, count the labeled frames whose whole window is on disk; with
+    unsupervised losses, list the videos of ``data.video_dir`` (decoded only when training)."""
     data_dir, path = Path(cfg.data.data_dir), labels_path(cfg)
     labels = check_labeled_images(cfg)
     full_context = None
@@ -75,10 +79,12 @@ def check_data(cfg: PoseConfig, offsets: tuple[int, ...] | None = None) -> DataS
             len(set(context_paths(p, data_dir, offsets))) == len(offsets)
             for p in labels.image_paths
         )
+    losses = list(cfg.model.losses_to_use)
     return DataSummary(
         path,
         len(labels.image_paths),
         list(labels.keypoint_names),
         full_context,
         len(offsets) - 1 if offsets else 0,
+        video_dir_videos(cfg.data.video_dir, losses) if losses else None,
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader
 
 from pose.config.schema import PoseConfig
@@ -17,6 +18,8 @@ from pose.data.check import load_checked_labels
 from pose.data.dataset import ImageCache, LabeledImageDataset, seed_worker
 from pose.data.labels import LabeledData
 from pose.data.splits import Splits, split_indices
+from pose.data.unlabeled import UnlabeledClips, VideoFrameCache
+from pose.video_files import video_dir_videos
 
 
 def default_num_workers() -> int:
@@ -30,7 +33,13 @@ def default_num_workers() -> int:
 
 class PoseDataModule(L.LightningDataModule):
     """Reads and checks the labels, splits them, and decodes every image once for all splits;
-    ``context_offsets`` (the model type's window, None for one frame) makes items windows of frames."""
+    ``context_offsets`` (the model type's window, None for one frame) makes items windows of frames.
+
+    With unsupervised losses (``model.losses_to_use``) the videos of ``data.video_dir`` are decoded
+    once too (:mod:`pose.data.unlabeled`), and each training batch is ``{"labeled": ...,
+    "unlabeled": ...}``: the labeled batch and a clip of ``dali.base.train.sequence_length``
+    consecutive frames (context models: ``dali.context.train.batch_size`` consecutive windows).
+    """
 
     def __init__(self, cfg: PoseConfig, context_offsets: tuple[int, ...] | None = None) -> None:
         super().__init__()
@@ -61,7 +70,27 @@ class PoseDataModule(L.LightningDataModule):
         self.val_set = LabeledImageDataset(self.cache, self.labels, self.splits.validation)
         self.test_set = LabeledImageDataset(self.cache, self.labels, self.splits.test)
         self.all_set = LabeledImageDataset(self.cache, self.labels, np.arange(n))
+        self.unlabeled = self._unlabeled_clips()
         self._ready = True
+
+    @property
+    def clip_frames(self) -> int:
+        """Consecutive unlabeled frames (context models: windows) per training step."""
+        dali = self.cfg.dali
+        if self.context_offsets:
+            return dali.context.train.batch_size
+        return dali.base.train.sequence_length
+
+    def _unlabeled_clips(self) -> UnlabeledClips | None:
+        """The unlabeled frames the losses need, decoded now so that a bad video fails before
+        training writes anything."""
+        losses = list(self.cfg.model.losses_to_use)
+        if not losses:
+            return None
+        videos = video_dir_videos(self.cfg.data.video_dir, losses)
+        segment = max(256, 4 * self.clip_frames)
+        cache = VideoFrameCache(videos, self.cfg.data.image_resize_dims.hw, segment)
+        return UnlabeledClips(cache, self.clip_frames, 0, self.context_offsets)
 
     @property
     def keypoint_names(self) -> list[str]:
@@ -96,8 +125,17 @@ class PoseDataModule(L.LightningDataModule):
             pin_memory=torch.cuda.is_available() and self.cfg.training.num_gpus > 0,
         )
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, self.cfg.training.train_batch_size, train=True)
+    def train_dataloader(self) -> DataLoader | CombinedLoader:
+        labeled = self._loader(self.train_set, self.cfg.training.train_batch_size, train=True)
+        clips = self.unlabeled
+        if clips is None:
+            return labeled
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        clips.length = len(labeled)  # one clip per labeled batch
+        clips.reseed(self.cfg.training.rng_seed_data_pt + 7919 * rank)  # ranks draw different clips
+        # each item is already a clip; slices of the in-memory cache need no worker processes
+        unlabeled = DataLoader(clips, batch_size=None, shuffle=False, num_workers=0)
+        return CombinedLoader({"labeled": labeled, "unlabeled": unlabeled}, mode="min_size")
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, self.cfg.training.val_batch_size)

@@ -132,6 +132,8 @@ def example_config(out_dir: Path) -> dict:
             "downsample_factor": 2,
             "num_keypoints": len(KEYPOINTS),
             "keypoint_names": list(KEYPOINTS),
+            # the whole pose: the pca_singleview loss and video metric compare all keypoints
+            "columns_for_singleview_pca": list(range(len(KEYPOINTS))),
         },
         "training": {
             "imgaug": "dlc",
@@ -171,6 +173,12 @@ def example_config(out_dir: Path) -> dict:
             "heatmap_loss_type": "mse",
             "model_name": "synthetic-example",
             "checkpoint": None,
+        },
+        # with unsupervised losses, each step also scores 8 consecutive video frames (LP's 32
+        # would quadruple a CPU step for the example's 8 labeled images)
+        "dali": {
+            "base": {"train": {"sequence_length": 8}},
+            "context": {"train": {"batch_size": 4}},
         },
         "eval": {
             "predict_vids_after_training": False,

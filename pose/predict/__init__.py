@@ -8,7 +8,7 @@ from pose.predict.dlc_csv import (
     read_predictions,
     write_csv,
 )
-from pose.predict.video_files import VIDEO_EXTENSIONS, find_videos
+from pose.video_files import VIDEO_EXTENSIONS, find_videos
 
 __all__ = [
     "VIDEO_EXTENSIONS",

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from pose.predict.images import TrainedModel
+from pose.predict.label_free import LabelFreeMetrics, mean_over_videos
 from pose.predict.labeled import predict_labeled, split_pixel_errors, write_labeled_predictions
 from pose.predict.video import predict_videos_after_training
 from pose.train import FitResult
@@ -21,7 +22,8 @@ METRICS_FILE = "metrics.json"
 def evaluate(fitted: FitResult) -> dict[str, Any]:
     """Write ``predictions.csv`` and ``predictions_pixel_error.csv`` (and video predictions when
     ``eval.predict_vids_after_training``) into the fit's output directory, then ``metrics.json``:
-    the fit's figures with the mean pixel error per split. Returns those metrics; a DDP rank other
+    the fit's figures with the mean pixel error per split and, with videos, the label-free video
+    metrics per video and their means (``video``). Returns those metrics; a DDP rank other
     than the first evaluates nothing and returns ``{}``."""
     if not fitted.is_global_zero:
         return {}
@@ -41,7 +43,13 @@ def evaluate(fitted: FitResult) -> dict[str, Any]:
     }
     cfg = module.cfg
     if cfg.eval.predict_vids_after_training:
-        trained = TrainedModel(module, cfg, fitted.precision)
-        metrics["videos"] = predict_videos_after_training(trained, out)
+        label_free = LabelFreeMetrics.fit(cfg, data.labels.keypoints[data.splits.train])
+        trained = TrainedModel(module, cfg, fitted.precision, label_free)
+        videos = predict_videos_after_training(trained, out)
+        metrics["videos"] = videos
+        # the label-free figures averaged over the videos, e.g. video.pca_singleview_error
+        metrics["video"] = mean_over_videos(
+            {k: v for k, v in videos.items() if isinstance(v, dict) and "error" not in v}
+        )
     (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
     return metrics

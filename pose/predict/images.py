@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -22,6 +23,9 @@ from pose.models.weights import read_state_dict
 from pose.train.module import PoseLightningModule
 from pose.train.precision import autocast, resolve_precision
 
+if TYPE_CHECKING:
+    from pose.predict.label_free import LabelFreeMetrics
+
 
 @dataclass
 class TrainedModel:
@@ -30,6 +34,8 @@ class TrainedModel:
     module: PoseLightningModule
     cfg: PoseConfig
     precision: str
+    # fitted from the training labels: video prediction then writes the label-free metrics
+    label_free: LabelFreeMetrics | None = None
 
     @property
     def keypoint_names(self) -> list[str]:

@@ -3,8 +3,9 @@
 On a CPU the network runs as parallel streams of whole batches (``pose.predict.streams``).
 
 Writes ``video_preds/<stem>.csv`` (DeepLabCut layout, one row per frame, original-video pixels),
-``video_preds/<stem>_temporal_norm.csv`` (per-keypoint distance moved since the previous frame) and,
-on request, ``video_preds/labeled_videos/<stem>_labeled.mp4``.
+``video_preds/<stem>_temporal_norm.csv`` (per-keypoint distance moved since the previous frame), the
+label-free metrics' ``<stem>_pca_*_error.csv`` when the model carries them
+(:mod:`pose.predict.label_free`) and, on request, ``video_preds/labeled_videos/<stem>_labeled.mp4``.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ from pose.errors import DataError
 from pose.predict.dlc_csv import predictions_frame, write_csv
 from pose.predict.images import TrainedModel
 from pose.predict.streams import ordered_map, stream_count, threads_per_stream
-from pose.predict.video_files import find_videos
 from pose.predict.windows import ContextWindows
 from pose.train.precision import autocast
 from pose.video.labeled import write_labeled_video
 from pose.video.readers import VideoInfo, open_video
+from pose.video_files import find_videos
 
 PREDICTIONS_DIR = "video_preds"
 _DONE = object()
@@ -43,6 +44,8 @@ class VideoPrediction:
     csv: Path
     temporal_norm_csv: Path
     labeled_video: Path | None
+    # label-free summary: mean PCA reprojection errors, temporal jump rate (empty without labels)
+    metrics: dict[str, float]
 
 
 def _prefetch(batches: Iterator[Any], depth: int = 2) -> Generator[Any, None, None]:
@@ -184,6 +187,8 @@ def predict_video(
     norm_csv = out / f"{video.stem}_temporal_norm.csv"
     norms = pd.DataFrame(temporal_norm(xy_all), index=frames, columns=names)
     write_csv(norms, norm_csv)
+    label_free = trained.label_free
+    metrics = label_free.write(xy_all, names, out, video.stem) if label_free is not None else {}
     labeled = None
     if save_video:
         labeled = out / "labeled_videos" / f"{video.stem}_labeled.mp4"
@@ -196,7 +201,7 @@ def predict_video(
             cfg.eval.colormap,
             cfg.eval.confidence_thresh_for_vid,
         )
-    return VideoPrediction(video, len(xy_all), csv, norm_csv, labeled)
+    return VideoPrediction(video, len(xy_all), csv, norm_csv, labeled, metrics)
 
 
 def predict_videos_after_training(trained: TrainedModel, output_dir: Path) -> dict[str, Any]:
@@ -214,7 +219,7 @@ def predict_videos_after_training(trained: TrainedModel, output_dir: Path) -> di
             done = predict_video(
                 trained, video, output_dir, save_video=cfg.eval.save_vids_after_training
             )
-            results[video.name] = {"frames": done.frames}
+            results[video.name] = {"frames": done.frames, **done.metrics}
         except DataError as err:
             results[video.name] = {"error": str(err)}
     return results

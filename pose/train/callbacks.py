@@ -95,8 +95,48 @@ class BackboneUnfreeze(Callback):
         self.ramped = groups[0]["lr"] >= head_lr
 
 
+class AnnealWeight(Callback):
+    """``callbacks.anneal_weight``: ramp the unsupervised losses in, as Lightning Pose does.
+
+    Through epoch ``freeze_until_epoch`` the losses count ``init_val`` times their weight; from
+    then on ``increase_factor`` more per epoch, up to ``final_val``. A model that knows nothing yet
+    would otherwise learn to satisfy the losses trivially (a still, average pose) before the labels
+    have taught it anything. Sets ``pl_module.unsupervised_importance`` at each epoch's start.
+    """
+
+    def __init__(
+        self,
+        init_val: float = 0.0,
+        increase_factor: float = 0.01,
+        final_val: float = 1.0,
+        freeze_until_epoch: int = 0,
+    ) -> None:
+        self.init_val = init_val
+        self.increase_factor = increase_factor
+        self.final_val = final_val
+        self.freeze_until_epoch = freeze_until_epoch
+
+    def value(self, epoch: int) -> float:
+        """The share of the unsupervised losses during ``epoch`` (0-based)."""
+        if epoch <= self.freeze_until_epoch:
+            return self.init_val
+        ramped = self.init_val + (epoch - self.freeze_until_epoch) * self.increase_factor
+        return min(ramped, self.final_val)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        pl_module.unsupervised_importance = self.value(trainer.current_epoch)  # type: ignore[assignment]
+
+
+def images_in(batch: Any) -> int:
+    """Images a training batch holds: labeled images (or windows) plus unlabeled frames (windows)."""
+    if "labeled" in batch:
+        return images_in(batch["labeled"]) + int(batch["unlabeled"]["frames"].shape[0])
+    return int(batch["image"].shape[0])
+
+
 class ThroughputTimer(Callback):
-    """Seconds spent training (validation excluded) and labeled images seen, for images/s."""
+    """Seconds spent training (validation excluded) and images seen (labeled and unlabeled, see
+    :func:`images_in`), for images/s."""
 
     def __init__(self) -> None:
         self.train_seconds = 0.0
@@ -126,7 +166,7 @@ class ThroughputTimer(Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        self.images += int(batch["image"].shape[0])
+        self.images += images_in(batch)
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.sanity_checking:

@@ -1,8 +1,10 @@
-"""The LightningModule: supervised training with pixel-error validation; what differs between model
-types (loss, decoding) is the model type's (:mod:`pose.models.types`)."""
+"""The LightningModule: supervised training with pixel-error validation, plus the unsupervised
+losses on unlabeled video frames when the config names them; what differs between model types
+(loss, decoding) is the model type's (:mod:`pose.models.types`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
@@ -10,6 +12,8 @@ import torch
 from torch import Tensor
 
 from pose.config import PoseConfig
+from pose.data.heatmaps import rescale_pixels
+from pose.losses.unsupervised import UnsupervisedLoss
 from pose.models import PoseModel, normalize_images
 from pose.train.optim import LR_SCHEDULERS, OPTIMIZERS
 
@@ -27,15 +31,28 @@ def pixel_errors(pred_xy: Tensor, true_xy: Tensor, scale: Tensor) -> Tensor:
 class PoseLightningModule(L.LightningModule):
     """Wraps a :class:`PoseModel` with its loss, optimizer and metrics.
 
-    Logged: ``train/loss`` (per step and epoch), ``val/loss`` and ``val/pixel_error`` (mean over labeled
-    keypoints, original pixels) each validation epoch, the same for ``test/`` when testing.
+    Logged: ``train/loss`` (the objective, per step and epoch), ``val/loss`` and ``val/pixel_error``
+    (mean over labeled keypoints, original pixels) each validation epoch, the same for ``test/``
+    when testing. With ``unsupervised`` losses (fitted, see ``build_unsupervised_losses``), training
+    batches are ``{"labeled", "unlabeled"}`` and the objective is the supervised loss plus
+    ``unsupervised_importance`` (``callbacks.anneal_weight``'s ramp) times each loss's weighted
+    term; each epoch logs ``train/supervised_loss``, ``train/<loss>_loss`` (the unweighted term, in
+    original-image pixels) and ``train/unsupervised_importance``.
     """
 
-    def __init__(self, model: PoseModel, cfg: PoseConfig, channels_last: bool = False) -> None:
+    def __init__(
+        self,
+        model: PoseModel,
+        cfg: PoseConfig,
+        channels_last: bool = False,
+        unsupervised: Mapping[str, UnsupervisedLoss] | None = None,
+    ) -> None:
         super().__init__()
         self.model = model
         self.cfg = cfg
         self.channels_last = channels_last
+        self.unsupervised = dict(unsupervised or {})
+        self.unsupervised_importance = 1.0  # AnnealWeight sets it per epoch
         if channels_last:
             self.model.to(memory_format=torch.channels_last)
 
@@ -60,14 +77,48 @@ class PoseLightningModule(L.LightningModule):
         """The model type's supervised loss of raw ``output`` against resized-pixel ``keypoints``."""
         return self.model.kind.supervised_loss(output, keypoints)
 
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        output = self(batch["image"])
-        loss = self.loss(output, batch["keypoints"])
-        batch_size = batch["image"].shape[0]
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        labeled = batch.get("labeled", batch)
+        output = self(labeled["image"])
+        loss = self.loss(output, labeled["keypoints"])
+        batch_size = labeled["image"].shape[0]
+        if self.unsupervised and "unlabeled" in batch:
+            self.log(
+                "train/supervised_loss", loss, on_step=False, on_epoch=True, batch_size=batch_size
+            )
+            terms = self.unsupervised_terms(batch["unlabeled"])
+            weighted = sum(self.unsupervised[name].weight * term for name, term in terms.items())
+            loss = loss + self.unsupervised_importance * weighted
+            frames = batch["unlabeled"]["frames"].shape[0]
+            for name, term in terms.items():
+                self.log(
+                    f"train/{name}_loss", term, on_step=False, on_epoch=True, batch_size=frames
+                )
+            self.log(
+                "train/unsupervised_importance",
+                float(self.unsupervised_importance),
+                on_step=False,
+                on_epoch=True,
+                batch_size=1,
+            )
         self.log(
             "train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=batch_size
         )
         return loss
+
+    def unsupervised_terms(self, unlabeled: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Each unsupervised loss (unweighted) on a clip ``{"frames", "scale"}`` of unlabeled
+        frames, scored in original-image pixels; context models average their two heads."""
+        output = self(unlabeled["frames"])
+        scale = unlabeled["scale"].to(output.device, torch.float32)
+        heads = [
+            (rescale_pixels(xy.float(), scale), conf.float())
+            for xy, conf in self.model.kind.unsupervised_keypoints(output)
+        ]
+        return {
+            name: torch.stack([loss(xy, conf) for xy, conf in heads]).mean()
+            for name, loss in self.unsupervised.items()
+        }
 
     def _eval_step(self, batch: dict[str, Tensor], stage: str) -> None:
         output = self(batch["image"])

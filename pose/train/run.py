@@ -26,10 +26,11 @@ from lightning.pytorch.strategies import DDPStrategy
 from pose.config import PoseConfig, save_config, untrainable_reason
 from pose.data import PoseDataModule
 from pose.errors import ConfigError, WeightsError
+from pose.losses.unsupervised import build_unsupervised_losses
 from pose.models import MODEL_TYPES, PoseModel, build_model_for
 from pose.models.context_head import transfer_head
 from pose.models.weights import read_state_dict
-from pose.train.callbacks import BackboneUnfreeze, ThroughputTimer, TrainSummary
+from pose.train.callbacks import AnnealWeight, BackboneUnfreeze, ThroughputTimer, TrainSummary
 from pose.train.module import PoseLightningModule
 from pose.train.precision import lightning_precision, pick_accelerator, resolve_precision
 from pose.train.signals import sigterm_reaches_the_process
@@ -136,6 +137,11 @@ def _callbacks(
         callbacks.append(
             EarlyStopping(monitor="val/loss", mode="min", patience=t.early_stop_patience)
         )
+    if cfg.model.losses_to_use:
+        a = cfg.callbacks.anneal_weight
+        callbacks.append(
+            AnnealWeight(a.init_val, a.increase_factor, a.final_val, a.freeze_until_epoch)
+        )
     return best, callbacks
 
 
@@ -217,7 +223,11 @@ def fit(
             f"(the GPUs present), got {t.num_gpus}"
         )
     precision = resolve_precision(t.precision, accelerator)
-    module = PoseLightningModule(model, cfg, channels_last=True)
+    # fitted on the training split's labels in original pixels, where the losses score predictions
+    unsupervised = build_unsupervised_losses(
+        cfg, datamodule.labels.keypoints[datamodule.splits.train]
+    )
+    module = PoseLightningModule(model, cfg, channels_last=True, unsupervised=unsupervised)
 
     output_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, output_dir / "config.yaml")

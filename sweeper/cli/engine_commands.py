@@ -95,6 +95,11 @@ def validate(config: ConfigArg, override: OverrideOpt = None) -> None:
                 f"frames have their {summary.context_neighbours} neighbouring frames beside them "
                 "(in the others, the labeled frame stands in for missing ones)"
             )
+        if summary.videos is not None:
+            line(
+                f"  videos    {len(summary.videos)} in {d.video_dir}: unlabeled frames for "
+                f"{', '.join(m.losses_to_use)}"
+            )
     line(f"  images    resized to {d.image_resize_dims.height}x{d.image_resize_dims.width} (h x w)")
     line(
         f"  model     {m.model_type}, backbone {m.backbone}, loss {m.heatmap_loss_type}, "
@@ -215,6 +220,12 @@ def predict(
     with tempfile.TemporaryDirectory(prefix="sweeper-model-") as tmp:
         config, checkpoint = resolve_model(model, tracking_uri or default_tracking_uri(), Path(tmp))
         trained = load_trained(config, checkpoint)
+    from pose.predict.label_free import LabelFreeMetrics
+
+    try:  # the PCAs need the training labels: a model moved off its data predicts without them
+        trained.label_free = LabelFreeMetrics.from_labels_of(trained.cfg)
+    except PoseError as err:
+        console.print(f"[dim]label-free video metrics left out: {escape(str(err))}[/dim]")
     failed = 0
     with Progress(
         TextColumn("{task.description}"),
@@ -247,6 +258,9 @@ def predict(
             finally:
                 progress.remove_task(task)
             console.print(f"{escape(video.name)}: {done.frames} frames -> {escape(str(done.csv))}")
+            if done.metrics:
+                figures = ", ".join(f"{k} {v:.3g}" for k, v in done.metrics.items())
+                console.print(f"  label-free: {escape(figures)}")
             if done.labeled_video is not None:
                 console.print(f"  labeled video: {escape(str(done.labeled_video))}")
     if failed:

@@ -1,7 +1,12 @@
 """Unsupervised losses (``model.losses_to_use``): one registered class each (see
 :class:`UnsupervisedLoss`)."""
 
-from pose.losses.unsupervised.base import UNSUPERVISED_LOSSES, Needs, UnsupervisedLoss
+from pose.losses.unsupervised.base import (
+    UNSUPERVISED_LOSSES,
+    Needs,
+    UnsupervisedLoss,
+    build_unsupervised_losses,
+)
 from pose.losses.unsupervised.pca import PCAMultiview, PCASingleview
 from pose.losses.unsupervised.temporal import Temporal
 
@@ -12,4 +17,5 @@ __all__ = [
     "PCASingleview",
     "Temporal",
     "UnsupervisedLoss",
+    "build_unsupervised_losses",
 ]

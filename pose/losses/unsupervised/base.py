@@ -6,11 +6,15 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from enum import Enum
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 from torch import Tensor
 
 from pose.registry import Registry
+
+if TYPE_CHECKING:
+    from pose.config import PoseConfig
 
 UNSUPERVISED_LOSSES: Registry[type[UnsupervisedLoss]] = Registry("unsupervised loss")
 
@@ -49,6 +53,35 @@ class UnsupervisedLoss(ABC):
         section = section or {}
         return {key: section[key] for key in cls.config_keys if key in section}
 
+    @classmethod
+    def data_options(cls, cfg: PoseConfig) -> dict[str, Any]:
+        """Constructor arguments from the ``data`` section (which keypoints a loss compares)."""
+        return {}
+
+    @classmethod
+    def from_config(cls, cfg: PoseConfig) -> UnsupervisedLoss:
+        """The loss as ``losses.<name>`` and the ``data`` section configure it (not yet fitted)."""
+        section = getattr(cfg.losses, cls.name, None)
+        as_dict = {key: getattr(section, key) for key in cls.config_keys if hasattr(section, key)}
+        return cls(**cls.data_options(cfg), **cls.options(as_dict))
+
+    def fit(self, labels: np.ndarray) -> UnsupervisedLoss:
+        """Fit what the loss learns from training labels ``[N, K, 2]`` before training (a PCA);
+        most losses learn nothing."""
+        return self
+
     @abstractmethod
     def __call__(self, keypoints: Tensor, confidence: Tensor) -> Tensor:
         """The scalar loss of ``keypoints`` ``[N, K, 2]`` with ``confidence`` ``[N, K]``."""
+
+
+def build_unsupervised_losses(
+    cfg: PoseConfig, train_labels: np.ndarray
+) -> dict[str, UnsupervisedLoss]:
+    """The losses of ``model.losses_to_use``, configured and fitted on ``train_labels`` ``[N, K, 2]``
+    (original-image pixels, where the losses are evaluated, as Lightning Pose's are)."""
+    losses: dict[str, UnsupervisedLoss] = {}
+    for name in cfg.model.losses_to_use:
+        loss = UNSUPERVISED_LOSSES.get(name).from_config(cfg)
+        losses[name] = loss.fit(train_labels) if Needs.LABELS in loss.needs else loss
+    return losses

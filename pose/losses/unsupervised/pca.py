@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -19,6 +19,9 @@ from torch import Tensor
 
 from pose.errors import ConfigError
 from pose.losses.unsupervised.base import UNSUPERVISED_LOSSES, Needs, UnsupervisedLoss
+
+if TYPE_CHECKING:
+    from pose.config import PoseConfig
 
 EMPIRICAL_EPSILON_PERCENTILE = 99.0
 
@@ -99,6 +102,11 @@ class _PCALoss(UnsupervisedLoss):
         diff = (centred - reprojected).unflatten(-1, (-1, 2))
         return diff.norm(dim=-1)
 
+    @abstractmethod
+    def keypoint_errors(self, keypoints: Tensor) -> Tensor:
+        """Each keypoint's reprojection error ``[N, K]`` for keypoints ``[N, K, 2]``; NaN for keypoints
+        the PCA does not compare (the layout of Lightning Pose's ``*_pca_*_error.csv``)."""
+
     def __call__(self, keypoints: Tensor, confidence: Tensor) -> Tensor:
         errors = self.reprojection_errors(self.observations(keypoints.float()))
         return (errors - float(self.epsilon or 0.0)).clamp_min(0).mean()
@@ -114,9 +122,20 @@ class PCASingleview(_PCALoss):
         super().__init__(**options)  # type: ignore[arg-type]
         self.columns = None if columns is None else list(columns)
 
+    @classmethod
+    def data_options(cls, cfg: PoseConfig) -> dict[str, Any]:
+        columns = cfg.data.columns_for_singleview_pca
+        return {"columns": None if columns is None else list(columns)}
+
     def observations(self, keypoints: Tensor) -> Tensor:
         chosen = keypoints if self.columns is None else keypoints[:, self.columns]
         return chosen.flatten(1)
+
+    def keypoint_errors(self, keypoints: Tensor) -> Tensor:
+        errors = self.reprojection_errors(self.observations(keypoints.float()))
+        out = errors.new_full(keypoints.shape[:2], float("nan"))
+        out[:, self.columns if self.columns is not None else slice(None)] = errors
+        return out
 
 
 @UNSUPERVISED_LOSSES.register("pca_multiview")
@@ -138,7 +157,25 @@ class PCAMultiview(_PCALoss):
                 f"length (one per view), got {views!r}"
             )
 
+    @classmethod
+    def data_options(cls, cfg: PoseConfig) -> dict[str, Any]:
+        views = cfg.data.mirrored_column_matches
+        if not views:
+            raise ConfigError(
+                "config key 'data.mirrored_column_matches': pca_multiview needs the keypoints' columns "
+                "per view (e.g. [[0, 1, 2], [3, 4, 5]]), got none"
+            )
+        return {"views": [list(v) for v in views]}
+
     def observations(self, keypoints: Tensor) -> Tensor:
         # [N, K, 2] -> per view [N, J, 2] -> [N, J, V, 2] -> [N * J, 2 V]
         stacked = torch.stack([keypoints[:, view] for view in self.views], dim=2)
         return stacked.flatten(2).flatten(0, 1)
+
+    def keypoint_errors(self, keypoints: Tensor) -> Tensor:
+        n, joints = keypoints.shape[0], len(self.views[0])
+        errors = self.reprojection_errors(self.observations(keypoints.float())).view(n, joints, -1)
+        out = errors.new_full(keypoints.shape[:2], float("nan"))
+        for v, view in enumerate(self.views):
+            out[:, view] = errors[:, :, v]
+        return out

@@ -28,7 +28,11 @@ class Temporal(UnsupervisedLoss):
         prob_threshold: float = 0.0,
     ) -> None:
         super().__init__(log_weight)
-        self.epsilon = torch.as_tensor(epsilon, dtype=torch.float32)
+        # a list may come as any sequence (OmegaConf's ListConfig too)
+        values = (
+            float(epsilon) if isinstance(epsilon, (int, float)) else [float(e) for e in epsilon]
+        )
+        self.epsilon = torch.as_tensor(values, dtype=torch.float32)
         self.prob_threshold = float(prob_threshold)
 
     def jumps(self, keypoints: Tensor) -> Tensor:

@@ -70,6 +70,11 @@ class ModelType(ABC):
     def decode(self, output: Tensor) -> tuple[Tensor, Tensor]:
         """Keypoints ``[B, K, 2]`` (x, y in resized-image pixels) and confidences ``[B, K]`` in [0, 1]."""
 
+    def unsupervised_keypoints(self, output: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """What the unsupervised losses score: per head, differentiable keypoints ``[B, K, 2]`` and
+        confidences. Decoding is differentiable for every model type (a soft-argmax for heatmaps)."""
+        return [self.decode(output)]
+
 
 def labeled_mask(keypoints: Tensor) -> Tensor:
     """``[B, K]`` True where a keypoint has a label."""

@@ -29,6 +29,10 @@ class ContextHeatmap(Heatmap):
     def supervised_loss(self, output: Tensor, keypoints: Tensor) -> Tensor:
         return torch.stack([self.map_loss(head, keypoints) for head in output.unbind(1)]).mean()
 
+    def unsupervised_keypoints(self, output: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """Both heads, each scored on its own (Lightning Pose scores both too)."""
+        return [Heatmap.decode(self, head) for head in output.unbind(1)]
+
     def decode(self, output: Tensor) -> tuple[Tensor, Tensor]:
         static_xy, static_conf = super().decode(output[:, 0])
         context_xy, context_conf = super().decode(output[:, 1])

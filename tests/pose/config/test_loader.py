@@ -188,7 +188,63 @@ BAD_INPUTS = [
     ),
     (_with(model={"model_type": "blob"}), "config key 'model.model_type'"),
     (_with(model={"heatmap_loss_type": "l1"}), "config key 'model.heatmap_loss_type'"),
-    (_with(model={"losses_to_use": ["magic"]}), "config key 'model.losses_to_use'"),
+    (
+        _with(model={"losses_to_use": ["magic"]}, data__video_dir="/videos"),
+        "config key 'model.losses_to_use': expected one of the registered unsupervised losses",
+    ),
+    # what the unsupervised losses read (num_keypoints is 2 here)
+    (
+        _with(model={"losses_to_use": ["temporal", "temporal"]}, data__video_dir="/v"),
+        "config key 'model.losses_to_use': expected each loss once",
+    ),
+    (
+        _with(model={"losses_to_use": ["temporal"]}),
+        "config key 'data.video_dir': expected a directory of videos, whose frames temporal train on",
+    ),
+    (
+        _with(data__columns_for_singleview_pca=[0, 2]),
+        "config key 'data.columns_for_singleview_pca': expected indices in [0, 2)",
+    ),
+    (
+        _with(data__columns_for_singleview_pca=[1, 1]),
+        "config key 'data.columns_for_singleview_pca': expected each keypoint column once, got '[1] repeated'",
+    ),
+    (
+        _with(data__mirrored_column_matches=[[0], [1, 0]]),
+        "config key 'data.mirrored_column_matches': expected lists of equal length",
+    ),
+    (
+        _with(data__mirrored_column_matches=[[0], [0]]),
+        "config key 'data.mirrored_column_matches': expected each keypoint column once",
+    ),
+    (
+        _with(data__mirrored_column_matches=[[0], [5]]),
+        "config key 'data.mirrored_column_matches': expected indices in [0, 2)",
+    ),
+    (
+        _with(model={"losses_to_use": ["pca_multiview"]}, data__video_dir="/v"),
+        "config key 'data.mirrored_column_matches': expected the keypoints' columns per view",
+    ),
+    (
+        _with(losses={"pca_singleview": {"components_to_keep": 1.5}}),
+        "config key 'losses.pca_singleview.components_to_keep': expected a variance fraction in (0, 1]",
+    ),
+    (
+        _with(losses={"temporal": {"epsilon": -1}}),
+        "config key 'losses.temporal.epsilon': expected a number >= 0",
+    ),
+    (
+        _with(losses={"temporal": {"epsilon": [5, 5, 5]}}),
+        "config key 'losses.temporal.epsilon': expected one value per keypoint (2), got '3 values'",
+    ),
+    (
+        _with(losses={"pca_multiview": {"epsilon": -0.5}}),
+        "config key 'losses.pca_multiview.epsilon': expected null",
+    ),
+    (
+        _with(losses={"temporal": {"prob_threshold": 1.5}}),
+        "config key 'losses.temporal.prob_threshold': expected a probability in [0, 1]",
+    ),
     (_with(training__imgaug="fancy"), "training.imgaug"),
     (
         _with(training__train_prob=1.5),
@@ -239,6 +295,7 @@ def test_bad_values_give_one_clear_line(raw: dict, message: str) -> None:
 
 # keys whose allowed values come from a registry (the engine's import torch)
 REGISTERED_KEYS = (
+    "model.losses_to_use': expected one of the registered",
     "model.backbone",
     "model.model_type",
     "model.heatmap_loss_type",

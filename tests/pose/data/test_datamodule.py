@@ -140,5 +140,8 @@ def test_real_example_through_datamodule() -> None:
     assert (len(dm.splits.train), len(dm.splits.validation), len(dm.splits.test)) == (72, 9, 9)
     assert dm.cache.images.shape == (90, 128, 128, 3)
     np.testing.assert_allclose(dm.cache.scale(np.array([0]))[0], [396 / 128, 406 / 128])
-    batch = next(iter(dm.train_dataloader()))
+    # LP's example trains pca_singleview: each labeled batch comes with 16 video frames
+    combined, _, _ = next(iter(dm.train_dataloader()))
+    assert combined["unlabeled"]["frames"].shape == (16, 3, 128, 128)
+    batch = combined["labeled"]
     assert batch["image"].shape == (16, 3, 128, 128)

@@ -11,6 +11,7 @@ import torch
 from pose.errors import ConfigError
 from pose.losses.unsupervised import (
     UNSUPERVISED_LOSSES,
+    Needs,
     PCAMultiview,
     PCASingleview,
     Temporal,
@@ -144,3 +145,64 @@ def test_pca_refuses_what_it_cannot_fit() -> None:
         PCASingleview(components_to_keep=1.5).fit(many)
     with pytest.raises(ConfigError, match="data.mirrored_column_matches"):
         PCAMultiview(views=[[0, 1], [2]])
+
+
+def test_keypoint_errors_put_each_error_at_its_keypoint_and_nan_elsewhere() -> None:
+    rng = np.random.default_rng(5)
+    poses, basis = _poses_in_plane(rng, keypoints=4)
+    with_free = np.concatenate([poses, rng.uniform(0, 100, size=(len(poses), 1, 2))], axis=1)
+    single = PCASingleview(columns=[0, 1, 2, 3], components_to_keep=2).fit(with_free)
+    moved = torch.as_tensor(with_free[:3], dtype=torch.float32)
+    shift = torch.as_tensor(4.0 * basis[6].reshape(4, 2), dtype=torch.float32)
+    moved[:, :4] += shift
+    errors = single.keypoint_errors(moved)
+    assert errors.shape == (3, 5) and torch.isnan(errors[:, 4]).all()  # not in the PCA
+    np.testing.assert_allclose(errors[:, :4], shift.norm(dim=-1).expand(3, 4), rtol=1e-3)
+
+    points = rng.normal(size=(60, 2, 3)) * 20
+    cam_a, cam_b = rng.normal(size=(3, 2)), rng.normal(size=(3, 2))
+    # views of keypoints 0 and 1 in columns [0, 2] and [3, 1]; column 4 is in no view
+    frames = np.zeros((60, 5, 2))
+    frames[:, [0, 2]], frames[:, [3, 1]] = points @ cam_a, points @ cam_b
+    multi = PCAMultiview(views=[[0, 2], [3, 1]]).fit(frames)
+    keypoints = torch.as_tensor(frames[:4], dtype=torch.float32)
+    normal = np.linalg.svd(np.concatenate([cam_a, cam_b], axis=1).T)[0][:, 3]
+    keypoints[:, 2] += torch.as_tensor(2.0 * normal[:2], dtype=torch.float32)  # joint 1, view a
+    keypoints[:, 1] += torch.as_tensor(2.0 * normal[2:], dtype=torch.float32)  # joint 1, view b
+    errors = multi.keypoint_errors(keypoints)
+    assert torch.isnan(errors[:, 4]).all()
+    np.testing.assert_allclose(errors[:, [0, 3]], 0, atol=1e-3)  # joint 0 is consistent
+    np.testing.assert_allclose(errors[:, 2], 2.0 * np.linalg.norm(normal[:2]), rtol=1e-3)
+    np.testing.assert_allclose(errors[:, 1], 2.0 * np.linalg.norm(normal[2:]), rtol=1e-3)
+
+
+@pytest.mark.parametrize("name", list(UNSUPERVISED_LOSSES))
+def test_each_loss_is_built_from_a_config_and_fitted_when_it_needs_labels(name: str) -> None:
+    from pose.config.loader import build_config
+    from pose.losses.unsupervised import build_unsupervised_losses
+
+    raw = {
+        "data": {
+            "data_dir": "/data",
+            "csv_file": "c.csv",
+            "video_dir": "/videos",
+            "num_keypoints": 6,
+            "keypoint_names": list("abcdef"),
+            "columns_for_singleview_pca": [0, 1, 2, 3, 4, 5],
+            "mirrored_column_matches": [[0, 1, 2], [3, 4, 5]],
+        },
+        "model": {"losses_to_use": [name], "backbone": "resnet18"},
+        "losses": {name: {"log_weight": 1.5}},
+        "training": {"max_epochs": 2, "min_epochs": 1},
+    }
+    cfg = build_config(raw)
+    rng = np.random.default_rng(6)
+    points = rng.normal(size=(80, 3, 3)) * 20
+    labels = np.concatenate([points @ rng.normal(size=(3, 2)), points @ rng.normal(size=(3, 2))], 1)
+    [(built_name, loss)] = build_unsupervised_losses(cfg, labels).items()
+    assert built_name == name and type(loss) is UNSUPERVISED_LOSSES.get(name)
+    assert loss.weight == pytest.approx(1 / (2 * math.exp(1.5)))
+    if Needs.LABELS in loss.needs:
+        assert isinstance(loss, (PCASingleview, PCAMultiview)) and loss.epsilon is not None
+    conf = torch.ones(4, 6)
+    assert float(loss(torch.as_tensor(labels[:4], dtype=torch.float32), conf)) >= 0

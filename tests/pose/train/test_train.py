@@ -445,8 +445,9 @@ def test_several_devices_train_with_ddp(
 
 
 def test_untrainable_lightning_pose_features_refused(synthetic_dir: Path, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="unsupervised losses"):
-        run(fast_cfg(synthetic_dir, "model.losses_to_use=[temporal]"), tmp_path / "r")
+    multiview = ["data.csv_file=[a.csv,b.csv]", "data.view_names=[top,bottom]"]
+    with pytest.raises(ConfigError, match="multiview training is not supported"):
+        run(fast_cfg(synthetic_dir, *multiview), tmp_path / "r")
     assert not (tmp_path / "r").exists()
 
 
@@ -462,7 +463,7 @@ def test_context_model_trains_and_reloads(tmp_path: Path) -> None:
     result = run(fast_cfg(data, "eval.predict_vids_after_training=true"), out)
     m = result.metrics
     assert m["epochs_run"] == 2 and m["best_val_loss"] is not None
-    assert m["videos"] == {"synthetic.mp4": {"frames": 9}}
+    assert m["videos"]["synthetic.mp4"]["frames"] == 9
     assert len(read_predictions(out / "video_preds" / "synthetic.csv")) == 9
 
     preds = read_predictions(out / "predictions.csv")

@@ -17,7 +17,11 @@ GOOD_SPACE = "training.optimizer_params.learning_rate: {low: 1.0e-4, high: 1.0e-
         ("model.backbne: {choices: [resnet18]}\n", [], "unknown config key 'model.backbne'"),
         ("model.backbone: {choices: [resnet18, notanet]}\n", [], "notanet"),
         ("model.backbone: {choices: []}\n", [], "non-empty list"),
-        ("model.losses_to_use: {choices: [[temporal]]}\n", [], "temporal"),
+        (
+            "model.model_type: {choices: [heatmap_multiview_transformer]}\n",
+            [],
+            "heatmap_multiview_transformer",
+        ),
         (GOOD_SPACE, ["--sampler", "annealing"], "--sampler: unknown sampler 'annealing'"),
         (GOOD_SPACE, ["--pruner", "sometimes"], "--pruner: unknown pruner 'sometimes'"),
         (GOOD_SPACE, ["--metric", "accuracy"], "--metric 'accuracy': expected one of"),

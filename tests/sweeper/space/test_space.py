@@ -585,8 +585,8 @@ BAD_SPACES = [
         ["[training.min_epochs=50]", "<= training.max_epochs (40)"],
     ),
     (
-        "model.losses_to_use: {choices: [[], [temporal]]}\n",
-        ["[model.losses_to_use=[temporal]]", "this engine cannot train it yet"],
+        "model.model_type: {choices: [heatmap, heatmap_multiview_transformer]}\n",
+        ["[model.model_type=heatmap_multiview_transformer]", "this engine cannot train it yet"],
     ),
     ("model.backbone: {choices: []}\n", ["model.backbone", "'choices' must be a non-empty list"]),
     (

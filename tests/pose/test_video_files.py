@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pose.errors import DataError
-from pose.predict.video_files import find_videos
+from pose.video_files import find_videos
 
 
 def test_directories_give_their_videos_and_files_are_kept(tmp_path: Path) -> None:

@@ -1,0 +1,152 @@
+"""Unlabeled video frames for the unsupervised losses (``model.losses_to_use``).
+
+Every video of ``data.video_dir`` is decoded once (NVIDIA DALI on a GPU, the CPU readers
+otherwise), resized as training images are and kept in memory; each training step then draws a
+clip of consecutive frames from a random video. At training resolution a frame is small (48 KiB at
+128x128), so a step's frames are a slice of memory, never a seek in a video: loading them costs
+nothing beside the step. Videos longer than the memory budget keep evenly spaced segments of
+consecutive frames, up to ``budget_bytes`` in all.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from pose.errors import DataError
+
+DEFAULT_BUDGET_BYTES = 2 * 1024**3
+DECODE_BATCH = 64
+
+
+@dataclass
+class Segment:
+    """Consecutive frames of one video: uint8 ``[N, 3, H, W]`` and the factors (orig_w / W,
+    orig_h / H) from resized to original pixels."""
+
+    video: Path
+    first_frame: int
+    frames: Tensor
+    scale: Tensor
+
+
+class VideoFrameCache:
+    """The resized frames of ``videos`` as :class:`Segment` s, at most ``budget_bytes`` in all.
+
+    ``segment_frames`` is how many consecutive frames a kept segment of a long video holds (clips
+    never cross segments). A video that cannot be read is a :class:`DataError` naming it.
+    """
+
+    def __init__(
+        self,
+        videos: Sequence[Path],
+        resize_hw: tuple[int, int],
+        segment_frames: int,
+        budget_bytes: int = DEFAULT_BUDGET_BYTES,
+        reader: str = "auto",
+    ) -> None:
+        from pose.video.readers import open_video
+
+        self.resize_hw = resize_hw
+        frame_bytes = 3 * resize_hw[0] * resize_hw[1]
+        share = max(segment_frames, budget_bytes // frame_bytes // max(1, len(videos)))
+        self.segments: list[Segment] = []
+        for path in videos:
+            source = open_video(path, reader)
+            info = source.info
+            scale = torch.tensor([info.width / resize_hw[1], info.height / resize_hw[0]])
+            hint = info.frame_count_hint
+            # keep one segment in every `every` when the video is longer than its share
+            every = max(1, math.ceil(hint / share)) if hint > share else 1
+            kept: dict[int, list[np.ndarray]] = {}
+            index = 0
+            for batch in source.batches(resize_hw, DECODE_BATCH):  # reader errors are DataErrors
+                array = batch.cpu().numpy() if isinstance(batch, Tensor) else np.asarray(batch)
+                for frame in array:
+                    block = index // segment_frames
+                    if block % every == 0:
+                        kept.setdefault(block, []).append(frame)
+                    index += 1
+            if index == 0:
+                raise DataError(f"video {path}: no frames could be decoded")
+            for block, frames in kept.items():
+                stacked = torch.from_numpy(
+                    np.ascontiguousarray(np.stack(frames).transpose(0, 3, 1, 2))
+                )
+                self.segments.append(Segment(path, block * segment_frames, stacked, scale))
+        self.videos = list(videos)
+
+    @property
+    def num_frames(self) -> int:
+        return sum(len(s.frames) for s in self.segments)
+
+    def longest_segment(self) -> int:
+        return max((len(s.frames) for s in self.segments), default=0)
+
+    def draw(self, rng: np.random.Generator, length: int) -> tuple[Segment, int]:
+        """A segment and the start of a clip of ``length`` consecutive frames in it, uniformly over
+        all such clips (so longer videos give more clips, as a reader over all videos would)."""
+        starts = np.array([max(0, len(s.frames) - length + 1) for s in self.segments])
+        total = int(starts.sum())  # > 0: UnlabeledClips checks the longest segment
+        pick = int(rng.integers(total))
+        segment = int(np.searchsorted(np.cumsum(starts), pick, side="right"))
+        return self.segments[segment], pick - int(starts[:segment].sum())
+
+
+class UnlabeledClips(Dataset):
+    """``length`` random clips per epoch, each ``{"frames", "scale"}``: ``clip_frames`` consecutive
+    uint8 frames ``[F, 3, H, W]``, or with ``offsets`` (context models) the windows around
+    ``windows`` consecutive centre frames ``[windows, T, 3, H, W]``.
+
+    The index is ignored: each item is a fresh draw from the dataset's own generator, seeded per
+    process (``reseed``), so runs repeat and DDP ranks draw different clips.
+    """
+
+    def __init__(
+        self,
+        cache: VideoFrameCache,
+        clip_frames: int,
+        length: int,
+        offsets: tuple[int, ...] | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.cache = cache
+        self.length = length
+        self.offsets = offsets
+        self.window_index: Tensor | None = None
+        if offsets:
+            span = max(offsets) - min(offsets)
+            self.window_index = (
+                torch.arange(clip_frames)[:, None] + torch.tensor(offsets) - min(offsets)
+            )
+            self.frames_per_clip = clip_frames + span
+        else:
+            self.frames_per_clip = clip_frames
+        if cache.longest_segment() < self.frames_per_clip:
+            raise DataError(
+                f"videos of data.video_dir: the longest holds {cache.longest_segment()} frames, fewer "
+                f"than the {self.frames_per_clip} consecutive frames a training step draws "
+                "(dali.base.train.sequence_length; context models: dali.context.train.batch_size "
+                "plus the context window)"
+            )
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> dict[str, Tensor]:
+        segment, start = self.cache.draw(self.rng, self.frames_per_clip)
+        frames = segment.frames[start : start + self.frames_per_clip]
+        if self.window_index is not None:
+            frames = frames[self.window_index]
+        return {"frames": frames, "scale": segment.scale}
