@@ -68,7 +68,11 @@ def run_pipeline(epochs: int, precision: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         metrics = train(_config(epochs, precision), Path(tmp) / "run", progress_bar=False).metrics
     rates = metrics["train_images_per_second_by_epoch"][1:]
-    return {"images_per_second": median(rates), "per_epoch": rates, "precision": metrics["precision"]}
+    return {
+        "images_per_second": median(rates),
+        "per_epoch": rates,
+        "precision": metrics["precision"],
+    }
 
 
 def run_bare(steps: int, precision: str) -> dict:
@@ -170,7 +174,9 @@ def run_breakdown(steps: int, precision: str) -> dict:
             t7 = time.perf_counter()
             if done >= 3:  # warm-up steps left out
                 for key, seconds in zip(
-                    parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t7 - t6), strict=True
+                    parts,
+                    (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t7 - t6),
+                    strict=True,
                 ):
                     parts[key].append(seconds)
                 step_seconds.append(t7 - t0)
