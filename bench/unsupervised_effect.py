@@ -5,8 +5,9 @@ Lightning Pose's mirror-mouse-example schedule: backbone frozen until epoch 20, 
 epochs) on ../shared/data/mirror-mouse-example once per model seed (the data split stays at seed
 42), without unsupervised losses and with ``[pca_multiview, pca_singleview, temporal]`` at each
 ``--log-weight`` (all three losses; Lightning Pose's example uses 10.7, its default config 11), 16
-consecutive frames of the example's video per step and Lightning Pose's anneal ramp (0 at epoch 0,
-+0.01 per epoch). Every model then predicts ``videos/test_vid.mp4`` (994 frames) and reports:
+consecutive frames per step and Lightning Pose's anneal ramp (0 at epoch 0, +0.01 per epoch).
+The example's one video, ``videos/test_vid.mp4`` (994 frames), is cut in two: the losses train on
+its first 663 frames, and every model is scored on the other 331, which no model has seen:
 
 - test px: mean pixel error on the labeled test frames (original pixels; lower is better);
 - the label-free video metrics (:mod:`pose.predict.label_free`): the mean PCA reprojection errors
@@ -35,7 +36,38 @@ LOSSES = "[pca_multiview,pca_singleview,temporal]"
 COLUMNS = ("test px", "pca_sv px", "pca_mv px", "jumps>eps", "min")
 
 
-def one_run(epochs: int, seed: int, log_weight: float | None, threads: int) -> list[float]:
+HELD_OUT_FROM = 663  # frames before this train the losses; the rest score every model
+
+
+def split_video(out: Path) -> tuple[Path, Path]:
+    """``test_vid.mp4`` re-encoded as ``train/part1.mp4`` and ``held_out/part2.mp4`` (both parts
+    re-encoded alike, so neither keeps the original's compression)."""
+    import cv2
+
+    source = cv2.VideoCapture(str(MIRROR_MOUSE / "videos" / "test_vid.mp4"))
+    fps = source.get(cv2.CAP_PROP_FPS)
+    size = (int(source.get(cv2.CAP_PROP_FRAME_WIDTH)), int(source.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    dirs = out / "train", out / "held_out"
+    writers = []
+    for directory, name in zip(dirs, ("part1.mp4", "part2.mp4"), strict=True):
+        directory.mkdir(parents=True)
+        fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+        writers.append(cv2.VideoWriter(str(directory / name), fourcc, fps, size))
+    index = 0
+    while True:
+        ok, frame = source.read()
+        if not ok:
+            break
+        writers[index >= HELD_OUT_FROM].write(frame)
+        index += 1
+    for writer in writers:
+        writer.release()
+    return dirs
+
+
+def one_run(
+    epochs: int, seed: int, log_weight: float | None, threads: int, videos: tuple[Path, Path]
+) -> list[float]:
     import torch
 
     from pose.config import load_config
@@ -44,7 +76,8 @@ def one_run(epochs: int, seed: int, log_weight: float | None, threads: int) -> l
     torch.set_num_threads(threads)
     overrides = [
         f"data.data_dir={MIRROR_MOUSE}",
-        f"data.video_dir={MIRROR_MOUSE / 'videos'}",
+        f"data.video_dir={videos[0]}",
+        f"eval.test_videos_directory={videos[1]}",
         f"training.rng_seed_model_pt={seed}",
         f"training.max_epochs={epochs}",
         f"training.min_epochs={epochs}",
@@ -82,16 +115,19 @@ def main() -> None:
     variants: list[float | None] = [None, *args.log_weight]
     threads = 1 if args.jobs > 1 else 0
     jobs = [(v, s) for v in variants for s in args.seeds]
-    with ProcessPoolExecutor(args.jobs) as pool:
+    with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(args.jobs) as pool:
+        videos = split_video(Path(tmp))
         futures = {
-            job: pool.submit(one_run, args.epochs, job[1], job[0], threads or 2) for job in jobs
+            job: pool.submit(one_run, args.epochs, job[1], job[0], threads or 2, videos)
+            for job in jobs
         }
         results = {job: f.result() for job, f in futures.items()}
 
     print(f"machine: {machine()}; {args.jobs} trainings at a time, {threads or 2} thread(s) each")
     print(
         f"config:  {BASE_CONFIG.name} on {MIRROR_MOUSE.name}, {args.epochs} epochs, LP's example "
-        f"schedule; model seeds {args.seeds}; video metrics on videos/test_vid.mp4"
+        f"schedule; model seeds {args.seeds}; losses on frames 0-{HELD_OUT_FROM - 1} of "
+        f"videos/test_vid.mp4, video metrics on the held-out frames {HELD_OUT_FROM}-993"
     )
     print(f"{'variant':<28}{'seed':>7}" + "".join(f"{c:>11}" for c in COLUMNS))
     for variant in variants:

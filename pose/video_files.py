@@ -24,23 +24,32 @@ def find_videos(paths: list[Path]) -> list[Path]:
     return found
 
 
-def video_dir_videos(video_dir: str | None, needed_by: Sequence[str]) -> list[Path]:
-    """The videos of ``data.video_dir``; a missing or empty directory is an error naming the losses
+def video_dir_videos(
+    video_dir: str | None, data_dir: str | Path, needed_by: Sequence[str]
+) -> list[Path]:
+    """The videos of ``data.video_dir`` (a directory or one video; relative to ``data.data_dir``
+    unless absolute, as Lightning Pose reads it); missing or empty is an error naming the losses
     that need its frames."""
     losses = ", ".join(needed_by)
     if not video_dir:
         raise DataError(
-            f"config key 'data.video_dir': the unsupervised losses ({losses}) need a directory of videos, got none"
+            f"config key 'data.video_dir': the unsupervised losses ({losses}) need a directory of "
+            "videos, got none"
         )
-    directory = Path(video_dir)
-    if not directory.is_dir():
+    path = Path(video_dir)
+    if not path.is_absolute():
+        path = Path(data_dir) / path
+    if path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS:
+        return [path]
+    if not path.is_dir():
         raise DataError(
-            f"config key 'data.video_dir': {directory} is not a directory (needed by {losses})"
+            f"config key 'data.video_dir': {path} is neither a directory nor a video "
+            f"(needed by {losses})"
         )
-    videos = find_videos([directory])
+    videos = find_videos([path])
     if not videos:
         raise DataError(
-            f"config key 'data.video_dir': {directory} holds no videos (.mp4, .avi, .mov, .mkv), "
+            f"config key 'data.video_dir': {path} holds no videos (.mp4, .avi, .mov, .mkv), "
             f"which the unsupervised losses ({losses}) train on"
         )
     return videos

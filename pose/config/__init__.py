@@ -10,7 +10,12 @@ from pose.config.loader import (
     set_dotted,
 )
 from pose.config.schema import SUPPORTED_RESIZE_DIMS, PoseConfig
-from pose.config.validate import config_warnings, untrainable_reason, validate_config
+from pose.config.validate import (
+    check_keypoint_references,
+    config_warnings,
+    untrainable_reason,
+    validate_config,
+)
 
 __all__ = [
     "SUPPORTED_RESIZE_DIMS",
@@ -24,5 +29,6 @@ __all__ = [
     "save_config",
     "set_dotted",
     "untrainable_reason",
+    "check_keypoint_references",
     "validate_config",
 ]

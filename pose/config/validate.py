@@ -113,11 +113,22 @@ def _check_data(c: _Checker, cfg: PoseConfig) -> None:
     c.check(bool(ok), "data.csv_file", "a file path or a list of file paths", csv)
     if isinstance(csv, list) and d.view_names is not None and len(d.view_names) != len(csv):
         c.fail("data.view_names", f"one name per csv file ({len(csv)})", d.view_names)
+    _check_keypoint_references(c, cfg)
+
+
+def _check_keypoint_references(c: _Checker, cfg: PoseConfig) -> None:
+    """Keys that name keypoints by column or give one value per keypoint; checked against
+    ``data.num_keypoints`` when known (again by :func:`check_keypoint_references` once training
+    has read the keypoints from the CSV)."""
+    d = cfg.data
     _check_columns(
         c, "data.columns_for_singleview_pca", d.columns_for_singleview_pca, d.num_keypoints
     )
     views = d.mirrored_column_matches
-    if views is not None:
+    if isinstance(views, list) and all(isinstance(i, int) for i in views):
+        # Lightning Pose's multiview form: the keypoints every camera's file holds
+        _check_columns(c, "data.mirrored_column_matches", views, d.num_keypoints)
+    elif views is not None:
         ok = isinstance(views, list) and len(views) >= 2 and all(isinstance(v, list) for v in views)
         c.check(
             ok,
@@ -134,6 +145,20 @@ def _check_data(c: _Checker, cfg: PoseConfig) -> None:
         _check_columns(
             c, "data.mirrored_column_matches", [i for v in views for i in v], d.num_keypoints
         )
+    eps = cfg.losses.temporal.epsilon
+    if isinstance(eps, list) and d.num_keypoints is not None:
+        c.check(
+            len(eps) == d.num_keypoints,
+            "losses.temporal.epsilon",
+            f"one value per keypoint ({d.num_keypoints})",
+            f"{len(eps)} values",
+        )
+
+
+def check_keypoint_references(cfg: PoseConfig, source: str = "config") -> None:
+    """Raise :class:`ConfigError` for a column index or per-keypoint list that does not fit
+    ``data.num_keypoints`` (for configs that leave the count to the CSV)."""
+    _check_keypoint_references(_Checker(source), cfg)
 
 
 def _check_columns(c: _Checker, key: str, columns: Any, num_keypoints: int | None) -> None:
@@ -282,13 +307,6 @@ def _check_losses_eval(c: _Checker, cfg: PoseConfig) -> None:
         "a number >= 0 or a list of them (one per keypoint), in pixels",
         eps,
     )
-    if isinstance(eps, list) and cfg.data.num_keypoints is not None:
-        c.check(
-            len(eps) == cfg.data.num_keypoints,
-            "losses.temporal.epsilon",
-            f"one value per keypoint ({cfg.data.num_keypoints})",
-            f"{len(eps)} values",
-        )
     for name in ("pca_singleview", "pca_multiview"):
         eps = getattr(losses, name).epsilon
         c.check(

@@ -86,5 +86,5 @@ def check_data(cfg: PoseConfig, offsets: tuple[int, ...] | None = None) -> DataS
         list(labels.keypoint_names),
         full_context,
         len(offsets) - 1 if offsets else 0,
-        video_dir_videos(cfg.data.video_dir, losses) if losses else None,
+        video_dir_videos(cfg.data.video_dir, cfg.data.data_dir, losses) if losses else None,
     )

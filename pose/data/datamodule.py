@@ -87,7 +87,7 @@ class PoseDataModule(L.LightningDataModule):
         losses = list(self.cfg.model.losses_to_use)
         if not losses:
             return None
-        videos = video_dir_videos(self.cfg.data.video_dir, losses)
+        videos = video_dir_videos(self.cfg.data.video_dir, self.cfg.data.data_dir, losses)
         segment = max(256, 4 * self.clip_frames)
         cache = VideoFrameCache(videos, self.cfg.data.image_resize_dims.hw, segment)
         return UnlabeledClips(cache, self.clip_frames, 0, self.context_offsets)

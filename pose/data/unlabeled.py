@@ -5,7 +5,8 @@ otherwise), resized as training images are and kept in memory; each training ste
 clip of consecutive frames from a random video. At training resolution a frame is small (48 KiB at
 128x128), so a step's frames are a slice of memory, never a seek in a video: loading them costs
 nothing beside the step. Videos longer than the memory budget keep evenly spaced segments of
-consecutive frames, up to ``budget_bytes`` in all.
+consecutive frames, up to ``budget_bytes`` in all (a video whose container does not tell its length
+keeps its first frames up to its share). A long video is still decoded through to its end.
 """
 
 from __future__ import annotations
@@ -63,24 +64,29 @@ class VideoFrameCache:
             info = source.info
             scale = torch.tensor([info.width / resize_hw[1], info.height / resize_hw[0]])
             hint = info.frame_count_hint
-            # keep one segment in every `every` when the video is longer than its share
-            every = max(1, math.ceil(hint / share)) if hint > share else 1
+            # a video longer than its share keeps one block of consecutive frames in `every`;
+            # one that fits is one block, so clips may start anywhere in it
+            every = math.ceil(hint / share) if hint > share else 1
+            block_frames = segment_frames if every > 1 else max(hint, 1) * 2**20
             kept: dict[int, list[np.ndarray]] = {}
-            index = 0
+            index = count = 0
             for batch in source.batches(resize_hw, DECODE_BATCH):  # reader errors are DataErrors
                 array = batch.cpu().numpy() if isinstance(batch, Tensor) else np.asarray(batch)
                 for frame in array:
-                    block = index // segment_frames
-                    if block % every == 0:
+                    block = index // block_frames
+                    if block % every == 0 and count < share:
                         kept.setdefault(block, []).append(frame)
+                        count += 1
                     index += 1
+                if count >= share and every == 1:
+                    break  # the container understated its length: the share is full
             if index == 0:
                 raise DataError(f"video {path}: no frames could be decoded")
             for block, frames in kept.items():
                 stacked = torch.from_numpy(
                     np.ascontiguousarray(np.stack(frames).transpose(0, 3, 1, 2))
                 )
-                self.segments.append(Segment(path, block * segment_frames, stacked, scale))
+                self.segments.append(Segment(path, block * block_frames, stacked, scale))
         self.videos = list(videos)
 
     @property

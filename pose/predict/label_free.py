@@ -21,39 +21,35 @@ import torch
 
 from pose.config import PoseConfig
 from pose.errors import ConfigError
-from pose.losses.unsupervised import PCAMultiview, PCASingleview, Temporal, UnsupervisedLoss
+from pose.losses.unsupervised import UNSUPERVISED_LOSSES, PCALoss, Temporal
 from pose.predict.dlc_csv import write_csv
 
 JUMP_RATE = "temporal_jump_rate"
-
-
-def _pca_losses(cfg: PoseConfig) -> dict[str, type[UnsupervisedLoss]]:
-    d = cfg.data
-    out: dict[str, type[UnsupervisedLoss]] = {}
-    if d.columns_for_singleview_pca or "pca_singleview" in cfg.model.losses_to_use:
-        out["pca_singleview"] = PCASingleview
-    if d.mirrored_column_matches:
-        out["pca_multiview"] = PCAMultiview
-    return out
 
 
 @dataclass
 class LabelFreeMetrics:
     """The fitted PCA losses and the temporal epsilon a config defines (see module docstring)."""
 
-    pcas: dict[str, PCASingleview | PCAMultiview] = field(default_factory=dict)
+    pcas: dict[str, PCALoss] = field(default_factory=dict)
     temporal: Temporal | None = None
 
     @classmethod
     def fit(cls, cfg: PoseConfig, train_labels: np.ndarray) -> LabelFreeMetrics:
         """Fit on ``train_labels`` ``[N, K, 2]`` in original pixels; a PCA that cannot be fitted
         (too few fully labeled frames) is left out with a warning, never failing the caller."""
-        pcas: dict[str, Any] = {}
-        for name, kind in _pca_losses(cfg).items():
+        pcas: dict[str, PCALoss] = {}
+        for name in UNSUPERVISED_LOSSES:
+            kind = UNSUPERVISED_LOSSES.get(name)
+            if not (issubclass(kind, PCALoss) and kind.measures(cfg)):
+                continue
             try:
-                pcas[name] = kind.from_config(cfg).fit(train_labels)
+                pca = kind.from_config(cfg).fit(train_labels)
             except ConfigError as err:
                 warnings.warn(f"{name} video metric left out: {err}", stacklevel=2)
+                continue
+            assert isinstance(pca, PCALoss)
+            pcas[name] = pca
         temporal = Temporal.from_config(cfg)
         assert isinstance(temporal, Temporal)
         return cls(pcas, temporal)

@@ -84,7 +84,12 @@ class PoseLightningModule(L.LightningModule):
         batch_size = labeled["image"].shape[0]
         if self.unsupervised and "unlabeled" in batch:
             self.log(
-                "train/supervised_loss", loss, on_step=False, on_epoch=True, batch_size=batch_size
+                "train/supervised_loss",
+                loss,
+                on_step=False,
+                on_epoch=True,
+                batch_size=batch_size,
+                sync_dist=True,
             )
             terms = self.unsupervised_terms(batch["unlabeled"])
             weighted = sum(self.unsupervised[name].weight * term for name, term in terms.items())

@@ -23,7 +23,7 @@ from lightning.pytorch.callbacks import (
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.strategies import DDPStrategy
 
-from pose.config import PoseConfig, save_config, untrainable_reason
+from pose.config import PoseConfig, check_keypoint_references, save_config, untrainable_reason
 from pose.data import PoseDataModule
 from pose.errors import ConfigError, WeightsError
 from pose.losses.unsupervised import build_unsupervised_losses
@@ -207,6 +207,7 @@ def fit(
     datamodule = PoseDataModule(cfg, MODEL_TYPES.get(cfg.model.model_type).context_offsets)
     datamodule.setup()
     _resolve_keypoints(cfg, datamodule.keypoint_names)
+    check_keypoint_references(cfg)  # column indices against the CSV's keypoints, when unnamed
 
     t = cfg.training
     L.seed_everything(t.rng_seed_model_pt, workers=True, verbose=False)

@@ -7,12 +7,13 @@ from pose.losses.unsupervised.base import (
     UnsupervisedLoss,
     build_unsupervised_losses,
 )
-from pose.losses.unsupervised.pca import PCAMultiview, PCASingleview
+from pose.losses.unsupervised.pca import PCALoss, PCAMultiview, PCASingleview
 from pose.losses.unsupervised.temporal import Temporal
 
 __all__ = [
     "UNSUPERVISED_LOSSES",
     "Needs",
+    "PCALoss",
     "PCAMultiview",
     "PCASingleview",
     "Temporal",

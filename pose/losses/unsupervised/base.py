@@ -32,7 +32,8 @@ class UnsupervisedLoss(ABC):
 
     ``config_keys`` are the keys of that section it reads (validation refuses others' absence by
     name); ``needs`` says what training must provide. Subclasses score keypoints ``[N, K, 2]`` in
-    resized-image pixels with their confidences ``[N, K]``; the objective adds ``weight`` times that
+    original-image pixels (as Lightning Pose's, so a config's epsilons mean the same) with their
+    confidences ``[N, K]``; the objective adds ``weight`` times that
     score, ``weight = 1 / (2 * exp(log_weight))`` as in Lightning Pose.
     """
 

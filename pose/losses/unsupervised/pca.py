@@ -3,8 +3,8 @@ the low-dimensional subspace that the training labels span; the loss is each key
 from its reprojection beyond ``epsilon``.
 
 The subspace is fitted with scikit-learn's PCA on the labeled training frames, in the coordinates the
-loss sees (resized-image pixels); frames with a missing keypoint are left out of the fit. With
-``epsilon: null`` it is the 99th percentile of the labels' own reprojection errors (as Lightning Pose).
+loss sees (original-image pixels, as Lightning Pose); frames with a missing keypoint are left out
+of the fit (Lightning Pose's NaN-aware PCA also uses partly labeled frames). With ``epsilon: null`` it is the 99th percentile of the labels' own reprojection errors (as Lightning Pose).
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ if TYPE_CHECKING:
 EMPIRICAL_EPSILON_PERCENTILE = 99.0
 
 
-class _PCALoss(UnsupervisedLoss):
-    """Shared fit and reprojection; subclasses say how keypoints become observation vectors."""
+class PCALoss(UnsupervisedLoss):
+    """Shared fit and reprojection; subclasses say how keypoints become observation vectors and
+    whether a config names what they compare (``measures``: then their error is also a video
+    metric, :mod:`pose.predict.label_free`)."""
 
     config_keys = ("log_weight", "components_to_keep", "epsilon")
     needs: ClassVar[frozenset[Needs]] = frozenset({Needs.LABELS})
@@ -49,7 +51,7 @@ class _PCALoss(UnsupervisedLoss):
     def observations(self, keypoints: Tensor) -> Tensor:
         """``[N, K, 2]`` keypoints -> ``[M, D]`` observation vectors (x, y pairs side by side)."""
 
-    def fit(self, labels: np.ndarray) -> _PCALoss:
+    def fit(self, labels: np.ndarray) -> PCALoss:
         """Fit the subspace to training labels ``[N, K, 2]`` (NaN where unlabeled)."""
         from sklearn.decomposition import PCA
 
@@ -102,6 +104,11 @@ class _PCALoss(UnsupervisedLoss):
         diff = (centred - reprojected).unflatten(-1, (-1, 2))
         return diff.norm(dim=-1)
 
+    @classmethod
+    @abstractmethod
+    def measures(cls, cfg: PoseConfig) -> bool:
+        """Whether ``cfg`` names the keypoints this PCA compares."""
+
     @abstractmethod
     def keypoint_errors(self, keypoints: Tensor) -> Tensor:
         """Each keypoint's reprojection error ``[N, K]`` for keypoints ``[N, K, 2]``; NaN for keypoints
@@ -113,7 +120,7 @@ class _PCALoss(UnsupervisedLoss):
 
 
 @UNSUPERVISED_LOSSES.register("pca_singleview")
-class PCASingleview(_PCALoss):
+class PCASingleview(PCALoss):
     """A frame's pose (the keypoints of ``data.columns_for_singleview_pca``) is one observation."""
 
     name = "pca_singleview"
@@ -121,6 +128,10 @@ class PCASingleview(_PCALoss):
     def __init__(self, columns: Sequence[int] | None = None, **options: object) -> None:
         super().__init__(**options)  # type: ignore[arg-type]
         self.columns = None if columns is None else list(columns)
+
+    @classmethod
+    def measures(cls, cfg: PoseConfig) -> bool:
+        return bool(cfg.data.columns_for_singleview_pca) or cls.name in cfg.model.losses_to_use
 
     @classmethod
     def data_options(cls, cfg: PoseConfig) -> dict[str, Any]:
@@ -139,7 +150,7 @@ class PCASingleview(_PCALoss):
 
 
 @UNSUPERVISED_LOSSES.register("pca_multiview")
-class PCAMultiview(_PCALoss):
+class PCAMultiview(PCALoss):
     """One keypoint seen in every view (``data.mirrored_column_matches``: the same keypoints' columns
     per view) is one observation; its views must agree with one 3D point, so 3 components are kept
     whatever ``components_to_keep`` says (as Lightning Pose)."""
@@ -158,12 +169,23 @@ class PCAMultiview(_PCALoss):
             )
 
     @classmethod
+    def measures(cls, cfg: PoseConfig) -> bool:
+        views = cfg.data.mirrored_column_matches
+        return bool(views) and all(isinstance(v, (list, tuple)) for v in views)
+
+    @classmethod
     def data_options(cls, cfg: PoseConfig) -> dict[str, Any]:
         views = cfg.data.mirrored_column_matches
         if not views:
             raise ConfigError(
                 "config key 'data.mirrored_column_matches': pca_multiview needs the keypoints' columns "
                 "per view (e.g. [[0, 1, 2], [3, 4, 5]]), got none"
+            )
+        if not all(isinstance(v, (list, tuple)) for v in views):
+            raise ConfigError(
+                "config key 'data.mirrored_column_matches': pca_multiview compares views side by "
+                "side in one frame, given as one list of columns per view (e.g. [[0, 1], [2, 3]]); "
+                f"got {list(views)!r}, the form for one video per camera, not trained yet"
             )
         return {"views": [list(v) for v in views]}
 

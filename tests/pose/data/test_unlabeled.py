@@ -79,17 +79,67 @@ def test_long_videos_keep_evenly_spaced_segments_within_the_budget(tmp_path: Pat
         assert index[0] // 8 == index[-1] // 8
 
 
+class _Pick:
+    """A stand-in generator whose draw is the first or the last of ``n`` choices."""
+
+    def __init__(self, last: bool) -> None:
+        self.last = last
+
+    def integers(self, n: int) -> int:
+        return n - 1 if self.last else 0
+
+
+def test_a_video_that_fits_is_one_segment_and_clips_reach_both_ends(tmp_path: Path) -> None:
+    cache = VideoFrameCache([_counting_video(tmp_path / "v.avi", 20)], (16, 16), segment_frames=8)
+    assert len(cache.segments) == 1  # not cut into 8-frame blocks: nothing was left out
+    first = cache.draw(_Pick(last=False), 10)  # type: ignore[arg-type]
+    last = cache.draw(_Pick(last=True), 10)  # type: ignore[arg-type]
+    assert (first[1], last[1]) == (0, 10)
+    np.testing.assert_array_equal(_indices(last[0].frames[last[1] : last[1] + 10]), range(10, 20))
+
+
+def test_a_video_of_unknown_length_keeps_no_more_than_its_share(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    import pose.video.readers as readers
+
+    real = readers.open_video
+
+    def unknown_length(path, reader="auto"):  # type: ignore[no-untyped-def]
+        opened = real(path, reader)
+        opened.info = dataclasses.replace(opened.info, frame_count_hint=0)
+        return opened
+
+    monkeypatch.setattr(readers, "open_video", unknown_length)
+    video = _counting_video(tmp_path / "long.avi", 40)
+    cache = VideoFrameCache([video], (16, 16), segment_frames=8, budget_bytes=12 * 3 * 16 * 16)
+    assert cache.num_frames == 12  # the share (12 frames' bytes), from the start
+    np.testing.assert_array_equal(_indices(cache.segments[0].frames), range(12))
+
+
+def test_video_dir_is_relative_to_the_data_dir_or_one_video(tmp_path: Path) -> None:
+    """As Lightning Pose reads it: ``video_dir: videos`` means ``DATA_DIR/videos``."""
+    (tmp_path / "videos").mkdir()
+    video = _counting_video(tmp_path / "videos" / "a.avi", 3)
+    _counting_video(tmp_path / "videos" / "b.avi", 3)
+    found = video_dir_videos("videos", tmp_path, ["temporal"])
+    assert [p.name for p in found] == ["a.avi", "b.avi"] and found[0].parent == tmp_path / "videos"
+    assert video_dir_videos(str(video), "/elsewhere", ["temporal"]) == [video]
+
+
 def test_bad_video_dirs_and_videos_are_one_line_errors(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="data.video_dir.*temporal.*got none"):
-        video_dir_videos(None, ["temporal"])
-    with pytest.raises(DataError, match="is not a directory"):
-        video_dir_videos(str(tmp_path / "missing"), ["temporal"])
+        video_dir_videos(None, tmp_path, ["temporal"])
+    with pytest.raises(DataError, match="is neither a directory nor a video"):
+        video_dir_videos(str(tmp_path / "missing"), tmp_path, ["temporal"])
     with pytest.raises(DataError, match="holds no videos"):
-        video_dir_videos(str(tmp_path), ["pca_singleview"])
+        video_dir_videos(str(tmp_path), tmp_path, ["pca_singleview"])
     garbage = tmp_path / "broken.mp4"
     garbage.write_bytes(b"not a video at all" * 100)
     with pytest.raises(DataError, match="broken.mp4") as err:
-        VideoFrameCache(video_dir_videos(str(tmp_path), ["temporal"]), (16, 16), 256)
+        VideoFrameCache(video_dir_videos(str(tmp_path), tmp_path, ["temporal"]), (16, 16), 256)
     assert "\n" not in str(err.value)
     short = VideoFrameCache([_counting_video(tmp_path / "short.avi", 5)], (16, 16), 256)
     with pytest.raises(DataError, match="holds 5 frames, fewer than the 8"):
@@ -125,5 +175,13 @@ def test_training_batches_pair_labeled_images_with_a_clip(
     else:
         assert frames.shape == (4, 5, 3, 128, 128)  # dali.context.train.batch_size windows
     np.testing.assert_allclose(unlabeled["scale"].numpy(), [192 / 128, 160 / 128])
-    # the video's frames, not labeled images: they match the decoded video
+    # the video's frames, not labeled images: a run of consecutive frames of the decoded video
     assert dm.unlabeled is not None and dm.unlabeled.cache.num_frames == 24
+    video = dm.unlabeled.cache.segments[0].frames
+    centres = frames if offsets is None else frames[:, offsets.index(0)]
+    matches = [
+        s
+        for s in range(len(video) - len(centres) + 1)
+        if torch.equal(video[s : s + len(centres)], centres)
+    ]
+    assert len(matches) == 1

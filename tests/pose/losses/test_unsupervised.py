@@ -204,5 +204,8 @@ def test_each_loss_is_built_from_a_config_and_fitted_when_it_needs_labels(name: 
     assert loss.weight == pytest.approx(1 / (2 * math.exp(1.5)))
     if Needs.LABELS in loss.needs:
         assert isinstance(loss, (PCASingleview, PCAMultiview)) and loss.epsilon is not None
-    conf = torch.ones(4, 6)
-    assert float(loss(torch.as_tensor(labels[:4], dtype=torch.float32), conf)) >= 0
+    value = float(loss(torch.as_tensor(labels[:20], dtype=torch.float32), torch.ones(20, 6)))
+    if Needs.LABELS in loss.needs:
+        assert value < 0.5  # its own training poses: beyond the 99th-percentile epsilon rarely
+    else:
+        assert value > 5  # unrelated random poses jump far beyond the default 20 px

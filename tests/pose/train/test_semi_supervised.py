@@ -14,7 +14,7 @@ import torch
 
 from pose.config import load_config
 from pose.errors import ConfigError, DataError
-from pose.losses.unsupervised import UNSUPERVISED_LOSSES, build_unsupervised_losses
+from pose.losses.unsupervised import UNSUPERVISED_LOSSES, Needs, build_unsupervised_losses
 from pose.models import build_model_for
 from pose.pipeline import train
 from pose.train.callbacks import AnnealWeight
@@ -129,6 +129,21 @@ def test_bad_unsupervised_input_fails_before_anything_is_written(
     )
     with pytest.raises(ConfigError, match="pca_singleview needs more fully labeled"):
         train(cfg, out, progress_bar=False)
+    # keypoints left to the CSV: the columns are checked once it is read, before anything is written
+    unnamed = ["data.num_keypoints=null", "data.keypoint_names=null"]
+    cfg = load_config(
+        synthetic_dir / "config.yaml",
+        [
+            *FAST,
+            *unnamed,
+            "model.losses_to_use=[temporal]",
+            "data.columns_for_singleview_pca=[0,7]",
+        ],
+    )
+    with pytest.raises(
+        ConfigError, match=r"columns_for_singleview_pca': expected indices in \[0, 5\)"
+    ):
+        train(cfg, out, progress_bar=False)
     assert not out.exists()
 
 
@@ -210,9 +225,10 @@ def test_lightning_pose_mirror_mouse_example_config_trains_with_only_data_paths_
 def test_every_registered_loss_trains_on_the_synthetic_example(
     synthetic_dir: Path, tmp_path: Path
 ) -> None:
-    """The registry's losses that need no views, each in one short run; pca_multiview needs two
-    views of each keypoint, which the synthetic animal has not (mirror-mouse above has)."""
-    names = [n for n in UNSUPERVISED_LOSSES if n != "pca_multiview"]
+    """The registry's losses that need no views, together in one short run; a loss that needs two
+    views of each keypoint (pca_multiview) cannot run on the synthetic animal (mirror-mouse above)."""
+    names = [n for n in UNSUPERVISED_LOSSES if Needs.VIEWS not in UNSUPERVISED_LOSSES.get(n).needs]
+    assert "temporal" in names and "pca_singleview" in names
     cfg = load_config(
         synthetic_dir / "config.yaml",
         [*FAST, f"model.losses_to_use=[{','.join(names)}]", "training.max_epochs=1"],
