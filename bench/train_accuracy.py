@@ -20,6 +20,7 @@ Curves: ours is the mean validation error in original pixels per validation epoc
 ``val_supervised_rmse`` it logs (its own units: RMSE in resized 128x128 pixels).
 
     python bench/train_accuracy.py [--epochs 12 30 100] [--seeds 0 1 2] [--lp-python /path/to/python]
+        [--ours-override training.precision=32]
 """
 
 from __future__ import annotations
@@ -130,6 +131,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--lp-python", help="python of an environment with lightning-pose 2.4.3")
     parser.add_argument(
+        "--ours-override",
+        action="append",
+        default=[],
+        help="KEY=VALUE for our engine only (e.g. training.precision=32), repeatable",
+    )
+    parser.add_argument(
         "--lp-settings-from",
         type=int,
         default=100,
@@ -141,6 +148,8 @@ def main() -> None:
 
     print(f"machine: {machine()}")
     print(f"config:  {BASE_CONFIG.name} on {MIRROR_MOUSE.name}, model seeds {args.seeds}")
+    if args.ours_override:
+        print(f"ours only: {' '.join(args.ours_override)}")
     print(
         f"below {args.lp_settings_from} epochs: "
         + " ".join(settings(12, args.lp_settings_from)[2:4])
@@ -158,7 +167,7 @@ def main() -> None:
         mine: list[Result] = []
         theirs: list[Result] = []
         for seed in args.seeds:
-            mine.append(ours(epochs, seed, overrides))
+            mine.append(ours(epochs, seed, [*overrides, *args.ours_override]))
             curves.append(curve_line(f"{epochs} ep seed {seed} ours px", mine[-1][2]))
             if args.lp_python:
                 theirs.append(lightning_pose(args.lp_python, epochs, seed, overrides))
