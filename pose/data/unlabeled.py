@@ -22,6 +22,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from pose.errors import DataError
+from pose.video.readers import open_video
 
 DEFAULT_BUDGET_BYTES = 2 * 1024**3
 DECODE_BATCH = 64
@@ -53,8 +54,6 @@ class VideoFrameCache:
         budget_bytes: int = DEFAULT_BUDGET_BYTES,
         reader: str = "auto",
     ) -> None:
-        from pose.video.readers import open_video
-
         self.resize_hw = resize_hw
         frame_bytes = 3 * resize_hw[0] * resize_hw[1]
         share = max(segment_frames, budget_bytes // frame_bytes // max(1, len(videos)))

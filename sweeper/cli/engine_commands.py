@@ -191,6 +191,7 @@ def predict(
     """Predict keypoints on every frame of videos: DLC-style CSVs, temporal norms, labeled videos."""
     import functools
     import tempfile
+    import warnings
 
     from rich.progress import (
         BarColumn,
@@ -222,10 +223,14 @@ def predict(
         trained = load_trained(config, checkpoint)
     from pose.predict.label_free import LabelFreeMetrics
 
-    try:  # the PCAs need the training labels: a model moved off its data predicts without them
-        trained.label_free = LabelFreeMetrics.from_labels_of(trained.cfg)
-    except PoseError as err:
-        console.print(f"[dim]label-free video metrics left out: {escape(str(err))}[/dim]")
+    with warnings.catch_warnings(record=True) as left_out:
+        warnings.simplefilter("always")
+        try:  # the PCAs need the training labels: a model moved off its data predicts without them
+            trained.label_free = LabelFreeMetrics.from_labels_of(trained.cfg)
+        except PoseError as err:
+            console.print(f"[dim]label-free video metrics left out: {escape(str(err))}[/dim]")
+    for warning in left_out:  # a PCA too few labels can fit: one dim line, not a Python warning
+        console.print(f"[dim]{escape(str(warning.message))}[/dim]")
     failed = 0
     with Progress(
         TextColumn("{task.description}"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -311,6 +312,11 @@ def test_predict_videos_from_a_training_output(
     assert len(preds) == 24 and preds.shape[1] == 5 * 3
     assert (run / "video_preds" / "synthetic_temporal_norm.csv").is_file()
     assert (run / "video_preds" / "labeled_videos" / "synthetic_labeled.mp4").stat().st_size > 0
+    # the example names its PCA columns: the label-free metrics, fitted on the run's training labels
+    errors = pd.read_csv(run / "video_preds" / "synthetic_pca_singleview_error.csv", index_col=0)
+    assert errors.shape == (24, 5) and (errors.to_numpy() >= 0).all()
+    words = " ".join(out.split())
+    assert "label-free: pca_singleview_error" in words and "temporal_jump_rate" in words
 
     code, _, err = cli(monkeypatch, capsys, "predict", run, tmp_path / "nope.mp4")
     assert code == 2 and "nope.mp4: file not found" in err and len(err.strip().splitlines()) == 1
