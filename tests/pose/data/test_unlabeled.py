@@ -185,3 +185,15 @@ def test_training_batches_pair_labeled_images_with_a_clip(
         if torch.equal(video[s : s + len(centres)], centres)
     ]
     assert len(matches) == 1
+
+
+def test_dali_fills_the_cache_with_the_same_frames(tmp_path: Path) -> None:
+    """On a GPU the frames are decoded by DALI (``reader="auto"``); its CPU backend runs the same
+    pipeline here on an MJPEG video."""
+    pytest.importorskip("nvidia.dali")
+    video = _counting_video(tmp_path / "count.avi", 30)
+    by_dali = VideoFrameCache([video], (16, 32), 256, reader="dali")
+    by_opencv = VideoFrameCache([video], (16, 32), 256, reader="opencv")
+    assert by_dali.num_frames == by_opencv.num_frames == 30
+    np.testing.assert_array_equal(_indices(by_dali.segments[0].frames), np.arange(30))
+    torch.testing.assert_close(by_dali.segments[0].scale, by_opencv.segments[0].scale)
