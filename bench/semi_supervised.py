@@ -11,8 +11,8 @@ unlabeled frames per step, on ../shared/data/mirror-mouse-example and its video.
 - bare step: the same module's forward + heatmap loss + backward + Adam step on random tensors of
   16 + 16 images in one batch, the same precision and memory format, no data and no Lightning;
 - breakdown: one process steps through the real loaders by hand and times each part of a step
-  (labeled batch wait, unlabeled clip draw, labeled forward + loss, unlabeled forward, decoding +
-  the three losses, backward, optimizer).
+  (labeled batch wait, unlabeled clip draw, the one forward over both, the supervised loss,
+  decoding + the three losses, backward, optimizer).
 
 Each part runs in its own process, pipeline and bare alternating per round; figures are medians.
 Lightning Pose trains these losses only on a GPU with DALI, so there is no CPU reference for it.
@@ -137,8 +137,8 @@ def run_breakdown(steps: int, precision: str) -> dict:
         for k in (
             "labeled batch wait",
             "unlabeled clip draw",
-            "labeled forward + loss",
-            "unlabeled forward",
+            "forward, 32 images",
+            "supervised loss",
             "decode + 3 losses",
             "backward",
             "optimizer step",
@@ -156,12 +156,12 @@ def run_breakdown(steps: int, precision: str) -> dict:
             t1 = time.perf_counter()
             clip = clips[done]
             t2 = time.perf_counter()
-            with autocast(device, precision):
-                supervised = module.loss(module(batch["image"]), batch["keypoints"])
+            with autocast(device, precision):  # as PoseLightningModule.training_step
+                both = module(torch.cat([batch["image"], clip["frames"]]))
                 t3 = time.perf_counter()
-                output = module(clip["frames"])
+                supervised = module.loss(both[:BATCH], batch["keypoints"])
                 t4 = time.perf_counter()
-                xy, conf = module.model.kind.decode(output)
+                xy, conf = module.model.kind.decode(both[BATCH:])
                 xy = rescale_pixels(xy.float(), clip["scale"])
                 total = supervised + sum(
                     loss.weight * loss(xy, conf.float()) for loss in module.unsupervised.values()

@@ -79,10 +79,20 @@ class PoseLightningModule(L.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         labeled = batch.get("labeled", batch)
-        output = self(labeled["image"])
+        unlabeled = batch.get("unlabeled") if self.unsupervised else None
+        images = labeled["image"]
+        batch_size = images.shape[0]
+        unlabeled_output = None
+        if unlabeled is not None and unlabeled["frames"].shape[1:] == images.shape[1:]:
+            # one forward over both: on a CPU one batch of 2n costs less than two of n; batch norm
+            # then normalizes over labeled and unlabeled images together, as semi-supervised
+            # trainers such as FixMatch do on purpose
+            both = self(torch.cat([images, unlabeled["frames"]]))
+            output, unlabeled_output = both[:batch_size], both[batch_size:]
+        else:
+            output = self(images)
         loss = self.loss(output, labeled["keypoints"])
-        batch_size = labeled["image"].shape[0]
-        if self.unsupervised and "unlabeled" in batch:
+        if unlabeled is not None:
             self.log(
                 "train/supervised_loss",
                 loss,
@@ -91,13 +101,18 @@ class PoseLightningModule(L.LightningModule):
                 batch_size=batch_size,
                 sync_dist=True,
             )
-            terms = self.unsupervised_terms(batch["unlabeled"])
+            terms = self.unsupervised_terms(unlabeled, unlabeled_output)
             weighted = sum(self.unsupervised[name].weight * term for name, term in terms.items())
             loss = loss + self.unsupervised_importance * weighted
-            frames = batch["unlabeled"]["frames"].shape[0]
+            frames = unlabeled["frames"].shape[0]
             for name, term in terms.items():
                 self.log(
-                    f"train/{name}_loss", term, on_step=False, on_epoch=True, batch_size=frames
+                    f"train/{name}_loss",
+                    term,
+                    on_step=False,
+                    on_epoch=True,
+                    batch_size=frames,
+                    sync_dist=True,
                 )
             self.log(
                 "train/unsupervised_importance",
@@ -111,10 +126,14 @@ class PoseLightningModule(L.LightningModule):
         )
         return loss
 
-    def unsupervised_terms(self, unlabeled: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    def unsupervised_terms(
+        self, unlabeled: Mapping[str, Tensor], output: Tensor | None = None
+    ) -> dict[str, Tensor]:
         """Each unsupervised loss (unweighted) on a clip ``{"frames", "scale"}`` of unlabeled
-        frames, scored in original-image pixels; context models average their two heads."""
-        output = self(unlabeled["frames"])
+        frames (``output``: the network's output for them, when already computed), scored in
+        original-image pixels; context models average their two heads."""
+        if output is None:
+            output = self(unlabeled["frames"])
         scale = unlabeled["scale"].to(output.device, torch.float32)
         heads = [
             (rescale_pixels(xy.float(), scale), conf.float())

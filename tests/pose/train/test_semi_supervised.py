@@ -65,7 +65,13 @@ def test_objective_adds_each_weighted_term_times_the_anneal_share(synthetic_dir:
     )
     batch, _, _ = next(iter(dm.train_dataloader()))
     module.unsupervised_importance = 0.5
+    # eval mode: batch norm uses running statistics, so the step's one forward over labeled and
+    # unlabeled images together gives what two separate forwards give
+    module.eval()
+    calls = []
+    module.model.register_forward_hook(lambda *_: calls.append(1))
     total = module.training_step(batch, 0)
+    assert len(calls) == 1  # labeled images and the clip in one batch
     supervised = module.loss(module(batch["labeled"]["image"]), batch["labeled"]["keypoints"])
     terms = module.unsupervised_terms(batch["unlabeled"])
     assert set(terms) == {"pca_singleview", "temporal"}
