@@ -137,7 +137,7 @@ def run_breakdown(steps: int, precision: str) -> dict:
         for k in (
             "labeled batch wait",
             "unlabeled clip draw",
-            "forward, 32 images",
+            "forward, labeled + clip",
             "supervised loss",
             "decode + 3 losses",
             "backward",
@@ -157,11 +157,12 @@ def run_breakdown(steps: int, precision: str) -> dict:
             clip = clips[done]
             t2 = time.perf_counter()
             with autocast(device, precision):  # as PoseLightningModule.training_step
+                n = batch["image"].shape[0]  # an epoch's last batch is shorter
                 both = module(torch.cat([batch["image"], clip["frames"]]))
                 t3 = time.perf_counter()
-                supervised = module.loss(both[:BATCH], batch["keypoints"])
+                supervised = module.loss(both[:n], batch["keypoints"])
                 t4 = time.perf_counter()
-                xy, conf = module.model.kind.decode(both[BATCH:])
+                xy, conf = module.model.kind.decode(both[n:])
                 xy = rescale_pixels(xy.float(), clip["scale"])
                 total = supervised + sum(
                     loss.weight * loss(xy, conf.float()) for loss in module.unsupervised.values()
