@@ -6,8 +6,8 @@ Search-space files map dotted config keys to one of::
     training.optimizer_params.learning_rate: {low: 1.0e-4, high: 1.0e-2, log: true}
     training.train_batch_size: {low: 8, high: 32, step: 8}    # ints when low and high are ints
     losses.temporal.log_weight:
-      low: 0.0
-      high: 2.0
+      low: 8.0
+      high: 12.0
       when: {model.losses_to_use: {contains: temporal}}      # or KEY: VALUE, {equals: V}, {in: [...]}
 """
 
