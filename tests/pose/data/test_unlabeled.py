@@ -103,16 +103,16 @@ def test_a_video_of_unknown_length_keeps_no_more_than_its_share(
 ) -> None:
     import dataclasses
 
-    import pose.video.readers as readers
+    import pose.data.unlabeled as unlabeled
 
-    real = readers.open_video
+    real = unlabeled.open_video
 
     def unknown_length(path, reader="auto"):  # type: ignore[no-untyped-def]
         opened = real(path, reader)
         opened.info = dataclasses.replace(opened.info, frame_count_hint=0)
         return opened
 
-    monkeypatch.setattr(readers, "open_video", unknown_length)
+    monkeypatch.setattr(unlabeled, "open_video", unknown_length)
     video = _counting_video(tmp_path / "long.avi", 40)
     cache = VideoFrameCache([video], (16, 16), segment_frames=8, budget_bytes=12 * 3 * 16 * 16)
     assert cache.num_frames == 12  # the share (12 frames' bytes), from the start

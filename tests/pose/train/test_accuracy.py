@@ -81,7 +81,7 @@ def test_synthetic_training_beats_mean_pose_baseline(
     assert model_error < 6.0
 
     # eval.predict_vids_after_training: the synthetic video, one row per frame, near its truth
-    assert result.metrics["videos"] == {"synthetic.mp4": {"frames": 30}}
+    assert result.metrics["videos"]["synthetic.mp4"]["frames"] == 30
     assert _video_error(tmp_path / "run", tmp_path / "data") < 6.0
     truth_video = read_labels(tmp_path / "data" / "ground_truth" / "synthetic.csv").keypoints
     labeled = tmp_path / "run" / "video_preds" / "labeled_videos" / "synthetic_labeled.mp4"
@@ -207,7 +207,7 @@ def test_continued_model_is_no_worse_than_its_checkpoint(
     assert len(curve) == epochs
     first = curve.to_numpy()[:4]  # the backbone still trains at <= 0.34x the head's rate
     assert (first <= FIRST_EPOCHS_FACTOR * start_val).all(), (first, start_val)
-    assert result.metrics["videos"] == {"synthetic.mp4": {"frames": 30}}
+    assert result.metrics["videos"]["synthetic.mp4"]["frames"] == 30
     assert _video_error(tmp_path / "run", start.data) <= HELD_OUT_FACTOR * start.video_error
 
 
