@@ -383,11 +383,11 @@ def test_ctrl_c_marks_the_running_trial_and_exits_130(sweep_data: Path, tmp_path
                 time.sleep(2.0)  # let it train for a moment (60 epochs take far longer)
                 break
         os.killpg(sweep.pid, signal.SIGINT)
-        _, err = sweep.communicate(timeout=120)
+        out, err = sweep.communicate(timeout=120)
     finally:
         if sweep.poll() is None:
             sweep.kill()
-    assert sweep.returncode == 130, err.decode()[-2000:]
+    assert sweep.returncode == 130, (out.decode()[-2000:], err.decode()[-2000:])
     assert "interrupted" in err.decode() and "Traceback" not in err.decode()
     (trial,) = _study(root, "stopped").trials
     assert trial.state == TrialState.FAIL and "interrupted" in trial.user_attrs["reason"]
