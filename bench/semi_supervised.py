@@ -76,32 +76,10 @@ def run_pipeline(epochs: int, precision: str) -> dict:
 
 
 def run_bare(steps: int, precision: str) -> dict:
-    import torch
+    """train_throughput's bare step, on as many images as a semi-supervised step sees."""
+    from bench.train_throughput import run_bare as bare_step
 
-    from pose.models.pose_model import build_model
-    from pose.train.module import PoseLightningModule
-    from pose.train.precision import autocast, resolve_precision
-
-    precision = resolve_precision(precision, "cpu")
-    cfg = _config(1, precision)
-    torch.manual_seed(0)
-    model = build_model("resnet18", "heatmap", 17, (128, 128), 2, pretrained=False)
-    module = PoseLightningModule(model, cfg, channels_last=True)
-    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
-    n = BATCH + UNLABELED
-    images = torch.randint(0, 255, (n, 3, 128, 128), dtype=torch.uint8)
-    keypoints = torch.rand(n, 17, 2) * 127
-    rates = []
-    for step in range(steps + 5):
-        start = time.perf_counter()
-        with autocast(torch.device("cpu"), precision):
-            loss = module.loss(module(images), keypoints)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if step >= 5:
-            rates.append(n / (time.perf_counter() - start))
-    return {"images_per_second": median(rates), "precision": precision}
+    return bare_step(steps, precision, batch=BATCH + UNLABELED)
 
 
 def run_breakdown(steps: int, precision: str) -> dict:

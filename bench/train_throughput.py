@@ -63,8 +63,9 @@ def run_pipeline(epochs: int, precision: str, workers: int | None, sample_memory
     }
 
 
-def run_bare(steps: int, precision: str) -> dict:
-    """The training step without data loading or Lightning: the same module's forward and loss."""
+def run_bare(steps: int, precision: str, batch: int = 16) -> dict:
+    """The training step without data loading or Lightning: the same module's forward and loss, on
+    ``batch`` random images."""
     import torch
 
     from pose.config import load_config
@@ -78,8 +79,8 @@ def run_bare(steps: int, precision: str) -> dict:
     model = build_model("resnet18", "heatmap", 17, (128, 128), 2, pretrained=False)
     module = PoseLightningModule(model, cfg, channels_last=True)
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
-    images = torch.randint(0, 255, (16, 3, 128, 128), dtype=torch.uint8)
-    keypoints = torch.rand(16, 17, 2) * 127
+    images = torch.randint(0, 255, (batch, 3, 128, 128), dtype=torch.uint8)
+    keypoints = torch.rand(batch, 17, 2) * 127
     device = torch.device("cpu")
     rates, peak = [], 0.0
     for step in range(steps + 5):
@@ -90,7 +91,7 @@ def run_bare(steps: int, precision: str) -> dict:
         loss.backward()
         optimizer.step()
         if step >= 5:
-            rates.append(16 / (time.perf_counter() - start))
+            rates.append(batch / (time.perf_counter() - start))
         if step % 10 == 0:
             peak = max(peak, tree_pss_gb())  # outside the timed step
     return {"images_per_second": median(rates), "precision": precision, "peak_gb": peak}
