@@ -51,7 +51,7 @@ def split_video(out: Path) -> tuple[Path, Path]:
     writers = []
     for directory, name in zip(dirs, ("part1.mp4", "part2.mp4"), strict=True):
         directory.mkdir(parents=True)
-        fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+        fourcc = cv2.VideoWriter.fourcc(*"mp4v")
         writers.append(cv2.VideoWriter(str(directory / name), fourcc, fps, size))
     index = 0
     while True:

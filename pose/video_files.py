@@ -53,3 +53,44 @@ def video_dir_videos(
             f"which the unsupervised losses ({losses}) train on"
         )
     return videos
+
+
+def _view_of(stem: str, views: Sequence[str]) -> list[str]:
+    """The views whose name is a ``_``/``-``/``.``-separated token of ``stem`` (else a substring)."""
+    tokens = set(stem.replace("-", "_").replace(".", "_").split("_"))
+    exact = [v for v in views if v in tokens]
+    return exact or [v for v in views if v in stem]
+
+
+def group_videos_by_view(videos: Sequence[Path], views: Sequence[str]) -> list[list[Path]]:
+    """Synchronized sets of videos, one per session, each ``[video of views[0], ...]``: a video
+    belongs to the view its file name names (``session_cam0.mp4``), and the session is the name
+    without it, as Lightning Pose pairs multiview videos. A video naming no view or several, or a
+    session missing a view, is a :class:`DataError` naming the files."""
+    sessions: dict[str, dict[str, Path]] = {}
+    for video in videos:
+        found = _view_of(video.stem, views)
+        if len(found) != 1:
+            what = "none of" if not found else f"several ({', '.join(found)}) of"
+            raise DataError(
+                f"video {video}: its name holds {what} the view names ({', '.join(views)}); "
+                "name each camera's video after its view, e.g. session1_" + views[0] + video.suffix
+            )
+        view = found[0]
+        session = video.stem.replace(view, "", 1).strip("_-.") or "session"
+        if view in sessions.setdefault(session, {}):
+            raise DataError(
+                f"videos {sessions[session][view]} and {video}: both are view {view} of session "
+                f"{session!r}"
+            )
+        sessions[session][view] = video
+    out = []
+    for session, by_view in sorted(sessions.items()):
+        missing = [v for v in views if v not in by_view]
+        if missing:
+            raise DataError(
+                f"session {session!r} ({', '.join(str(p) for p in by_view.values())}): no video "
+                f"for view {', '.join(missing)}"
+            )
+        out.append([by_view[v] for v in views])
+    return out

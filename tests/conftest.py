@@ -30,7 +30,7 @@ def require(path: Path) -> Path:
 def write_mjpeg(path: Path, frames: list[np.ndarray], fps: float = 30.0) -> Path:
     """An MJPEG ``.avi`` of BGR ``frames``: a codec DALI's CPU backend decodes (H.264 it does not)."""
     writer = cv2.VideoWriter(
-        str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, frames[0].shape[1::-1]
+        str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, frames[0].shape[1::-1]
     )
     for frame in frames:
         writer.write(frame)
@@ -45,6 +45,16 @@ def synthetic_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     out = tmp_path_factory.mktemp("synthetic")
     make_example_dataset(out, n_images=40, n_video_frames=24, seed=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def multiview_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic 3-camera data set (calibrated, with occlusions) shared by one session."""
+    from pose.data.synthetic_multiview import make_multiview_example_dataset
+
+    out = tmp_path_factory.mktemp("multiview")
+    make_multiview_example_dataset(out, views=3, n_frames=24, n_video_frames=16, seed=0)
     return out
 
 

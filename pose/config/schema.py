@@ -186,7 +186,8 @@ class TemporalLoss:
 
 @dataclass
 class ReprojectionLoss:
-    log_weight: float = 3.0
+    # null (as when the section is absent in Lightning Pose) leaves the loss off
+    log_weight: float | None = None
 
 
 @dataclass

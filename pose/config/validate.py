@@ -14,7 +14,7 @@ from pose.errors import ConfigError
 from pose.registry import Registry
 
 # Names Lightning Pose defines that this engine accepts in a config but does not train yet.
-UNTRAINED_MODEL_TYPES = ("heatmap_multiview_transformer",)
+UNTRAINED_MODEL_TYPES: tuple[str, ...] = ()
 PRECISIONS = ("auto", "32", "bf16", "16")
 DOWNSAMPLE_FACTORS = (1, 2, 3)
 # (min, max, unfreezing, milestones) keys of each training-length mode
@@ -113,6 +113,17 @@ def _check_data(c: _Checker, cfg: PoseConfig) -> None:
     c.check(bool(ok), "data.csv_file", "a file path or a list of file paths", csv)
     if isinstance(csv, list) and d.view_names is not None and len(d.view_names) != len(csv):
         c.fail("data.view_names", f"one name per csv file ({len(csv)})", d.view_names)
+    if isinstance(csv, list):
+        c.check(len(csv) >= 2, "data.csv_file", "one label file per camera, two or more", csv)
+        names = d.view_names or []
+        c.check(len(set(names)) == len(names), "data.view_names", "unique camera names", names)
+    if isinstance(d.bbox_file, list) and isinstance(csv, list):
+        c.check(
+            len(d.bbox_file) == len(csv),
+            "data.bbox_file",
+            f"one bounding-box file per csv file ({len(csv)})",
+            d.bbox_file,
+        )
     _check_keypoint_references(c, cfg)
 
 
@@ -180,6 +191,12 @@ def _check_training(c: _Checker, cfg: PoseConfig, mode: str) -> None:
     t = cfg.training
     if t.imgaug_hflip and isinstance(cfg.data.csv_file, list):
         c.fail("training.imgaug_hflip", "false for multiview configs (several csv files)", True)
+    if t.imgaug_3d and not isinstance(cfg.data.csv_file, list):
+        c.fail(
+            "training.imgaug_3d",
+            "false for one camera (3D augmentation moves calibrated views of a multiview config)",
+            True,
+        )
     for key in (
         "train_batch_size",
         "val_batch_size",
@@ -261,7 +278,15 @@ def _check_model(c: _Checker, cfg: PoseConfig) -> None:
     the registry in ``_check_registered``)."""
     losses = list(cfg.model.losses_to_use)
     c.check(len(set(losses)) == len(losses), "model.losses_to_use", "each loss once", losses)
-    if "pca_multiview" in losses:
+    multiview = isinstance(cfg.data.csv_file, list)
+    if "pca_singleview" in losses and multiview:
+        c.fail(
+            "model.losses_to_use",
+            "pca_multiview or temporal for one label file per camera (pca_singleview compares one "
+            "camera's pose; it is not trained on multiview data yet)",
+            losses,
+        )
+    if "pca_multiview" in losses and not multiview:
         c.check(
             cfg.data.mirrored_column_matches is not None,
             "data.mirrored_column_matches",
@@ -340,6 +365,31 @@ def _check_registered(c: _Checker, cfg: PoseConfig) -> None:
     c.registered("training.lr_scheduler", t.lr_scheduler, LR_SCHEDULERS)
     c.registered("model.backbone", m.backbone, BACKBONES)
     c.registered("model.model_type", m.model_type, MODEL_TYPES, extra=UNTRAINED_MODEL_TYPES)
+    if m.model_type in MODEL_TYPES:
+        kind = MODEL_TYPES.get(m.model_type)
+        multiview = isinstance(cfg.data.csv_file, list)
+        if multiview and not kind.multi_view:
+            c.fail(
+                "model.model_type",
+                "a model type for several cameras ("
+                + ", ".join(n for n in MODEL_TYPES.names() if MODEL_TYPES.get(n).multi_view)
+                + ") with data.csv_file a list",
+                m.model_type,
+            )
+        if not multiview and not kind.single_view:
+            c.fail(
+                "data.csv_file",
+                f"a list of label files, one per camera, for {m.model_type}",
+                cfg.data.csv_file,
+            )
+        readouts = kind.backbone_readouts
+        if readouts is not None and BACKBONES.get(m.backbone).readout not in readouts:
+            usable = [n for n in BACKBONES.names() if BACKBONES.get(n).readout in readouts]
+            c.fail(
+                "model.backbone",
+                f"a backbone {m.model_type} can use ({', '.join(usable)})",
+                m.backbone,
+            )
     c.registered("model.heatmap_loss_type", m.heatmap_loss_type, HEATMAP_LOSSES)
     for loss in m.losses_to_use:
         c.registered("model.losses_to_use", loss, UNSUPERVISED_LOSSES)
@@ -371,7 +421,7 @@ def config_warnings(cfg: PoseConfig) -> list[str]:
 def untrainable_reason(cfg: PoseConfig) -> str | None:
     """Why this engine cannot train ``cfg`` yet (a valid Lightning Pose config), or None."""
     if cfg.model.model_type in UNTRAINED_MODEL_TYPES:
-        return f"model.model_type {cfg.model.model_type!r} is not trained by this engine yet (use heatmap, heatmap_mhcrnn or regression)"
-    if isinstance(cfg.data.csv_file, list):
-        return "data.csv_file is a list: multiview training is not supported by this engine yet"
+        return f"model.model_type {cfg.model.model_type!r} is not trained by this engine yet"
+    if isinstance(cfg.data.csv_file, list) and cfg.data.bbox_file:
+        return "data.bbox_file: training on bounding-box crops is not supported by this engine yet"
     return None

@@ -102,10 +102,28 @@ def _dlc_top_down() -> iaa.Augmenter:
     return iaa.Sequential([build_custom(DLC_PIPELINE), iaa.Fliplr(0.5), iaa.Flipud(0.5)])
 
 
-def build_augmenter(imgaug: str | Mapping[str, Any]) -> iaa.Augmenter:
-    """The pipeline ``training.imgaug`` names, or the custom pipeline it spells out."""
+# 2D transforms that move pixels: per view they would break the geometry that 3D augmentation
+# (``training.imgaug_3d``) keeps consistent across cameras
+GEOMETRIC = frozenset({"Rotate", "ElasticTransformation", "CropAndPad"})
+
+
+@AUGMENTATIONS.register("dlc-mv")
+def _dlc_mv() -> iaa.Augmenter:
+    """``dlc`` without its geometric transforms, for multiview models augmented in 3D (as
+    Lightning Pose's ``dlc-mv``)."""
+    return build_custom({k: v for k, v in DLC_PIPELINE.items() if k not in GEOMETRIC})
+
+
+def build_augmenter(imgaug: str | Mapping[str, Any], multiview_3d: bool = False) -> iaa.Augmenter:
+    """The pipeline ``training.imgaug`` names, or the custom pipeline it spells out.
+
+    With ``multiview_3d`` (3D augmentation of calibrated views) the ``dlc`` pipelines become
+    ``dlc-mv``, as Lightning Pose does: the 3D step moves the views, 2D steps only change pixels.
+    """
     if isinstance(imgaug, Mapping):
         return build_custom(imgaug)
+    if multiview_3d and imgaug.startswith("dlc"):
+        imgaug = "dlc-mv"
     if imgaug not in AUGMENTATIONS:
         raise ConfigError(
             f"config key 'training.imgaug': expected one of the registered augmentation pipelines "

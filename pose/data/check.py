@@ -9,6 +9,11 @@ from pathlib import Path
 from pose.config.schema import PoseConfig
 from pose.data.context import context_paths
 from pose.data.labels import LabeledData, check_labels_match_config, read_labels
+from pose.data.multiview_labels import (
+    MultiviewLabels,
+    is_multiview,
+    read_multiview_labels,
+)
 from pose.errors import DataError
 from pose.video_files import video_dir_videos
 
@@ -23,23 +28,35 @@ class DataSummary:
     context_neighbours: int = 0  # frames of a window besides the labeled one
     # the videos whose frames the unsupervised losses train on (None without such losses)
     videos: list[Path] | None = None
+    # multiview: the camera names, in data.csv_file's order (None for one view)
+    views: list[str] | None = None
 
 
 def labels_path(cfg: PoseConfig) -> Path:
-    """The label CSV named by ``data.csv_file`` (relative to ``data.data_dir`` unless absolute)."""
+    """The label CSV named by ``data.csv_file`` (relative to ``data.data_dir`` unless absolute);
+    the first view's for a multiview config."""
     csv = cfg.data.csv_file
-    if isinstance(csv, list):
-        raise DataError(
-            "data.csv_file is a list (multiview): only single-view label files are supported"
-        )
-    return Path(cfg.data.data_dir) / csv
+    return Path(cfg.data.data_dir) / (csv[0] if isinstance(csv, list) else csv)
 
 
-def load_checked_labels(cfg: PoseConfig) -> LabeledData:
-    """The labels ``data.csv_file`` names, checked against the config's keypoints (and hflip pairs)."""
+def _check_data_dir(cfg: PoseConfig) -> None:
     data_dir = Path(cfg.data.data_dir)
     if not data_dir.is_dir():
         raise DataError(f"config key 'data.data_dir': directory not found: {data_dir}")
+
+
+def load_checked_multiview_labels(cfg: PoseConfig) -> MultiviewLabels:
+    """Every view's labels, aligned by row and checked against each other and the config."""
+    _check_data_dir(cfg)
+    return read_multiview_labels(cfg)
+
+
+def load_checked_labels(cfg: PoseConfig) -> LabeledData:
+    """The labels ``data.csv_file`` names, checked against the config's keypoints (and hflip pairs);
+    for a multiview config, the views side by side (:meth:`MultiviewLabels.flat`)."""
+    if is_multiview(cfg):
+        return load_checked_multiview_labels(cfg).flat()
+    _check_data_dir(cfg)
     path = labels_path(cfg)
     labels = read_labels(path)
     check_labels_match_config(labels, cfg.data.keypoint_names, cfg.data.num_keypoints, path)
@@ -56,15 +73,29 @@ def check_labeled_images(cfg: PoseConfig) -> LabeledData:
     Imports neither torch nor imgaug (unless hflip pairs are checked), so a sweep refuses bad
     data before it starts the engine.
     """
-    data_dir, path = Path(cfg.data.data_dir), labels_path(cfg)
+    data_dir = Path(cfg.data.data_dir)
+    if is_multiview(cfg):
+        return check_multiview_images(cfg).flat()
     labels = load_checked_labels(cfg)
-    missing = [p for p in labels.image_paths if not (data_dir / p).is_file()]
+    _check_images_exist(data_dir, labels_path(cfg), labels.image_paths)
+    return labels
+
+
+def check_multiview_images(cfg: PoseConfig) -> MultiviewLabels:
+    """The checked labels of every view, once every view's labeled image files are known to exist."""
+    views = load_checked_multiview_labels(cfg)
+    for path, paths in zip(views.csv_paths, views.image_paths, strict=True):
+        _check_images_exist(Path(cfg.data.data_dir), path, paths)
+    return views
+
+
+def _check_images_exist(data_dir: Path, csv_path: Path, image_paths: list[str]) -> None:
+    missing = [p for p in image_paths if not (data_dir / p).is_file()]
     if missing:
         raise DataError(
-            f"{path}: {len(missing)} of {len(labels.image_paths)} labeled images not found under "
+            f"{csv_path}: {len(missing)} of {len(image_paths)} labeled images not found under "
             f"{data_dir}, e.g. {missing[0]}"
         )
-    return labels
 
 
 def check_data(cfg: PoseConfig, offsets: tuple[int, ...] | None = None) -> DataSummary:
@@ -72,7 +103,8 @@ def check_data(cfg: PoseConfig, offsets: tuple[int, ...] | None = None) -> DataS
     type's context window ``offsets``, count the labeled frames whose whole window is on disk; with
     unsupervised losses, list the videos of ``data.video_dir`` (decoded only when training)."""
     data_dir, path = Path(cfg.data.data_dir), labels_path(cfg)
-    labels = check_labeled_images(cfg)
+    views = check_multiview_images(cfg) if is_multiview(cfg) else None
+    labels = views.flat() if views else check_labeled_images(cfg)
     full_context = None
     if offsets:
         full_context = sum(
@@ -83,8 +115,9 @@ def check_data(cfg: PoseConfig, offsets: tuple[int, ...] | None = None) -> DataS
     return DataSummary(
         path,
         len(labels.image_paths),
-        list(labels.keypoint_names),
+        list(views.keypoint_names if views else labels.keypoint_names),
         full_context,
         len(offsets) - 1 if offsets else 0,
         video_dir_videos(cfg.data.video_dir, cfg.data.data_dir, losses) if losses else None,
+        views.views if views else None,
     )

@@ -14,12 +14,14 @@ from torch.utils.data import DataLoader
 
 from pose.config.schema import PoseConfig
 from pose.data.augmentation import build_augmenter, lateral_partners
-from pose.data.check import load_checked_labels
+from pose.data.check import load_checked_labels, load_checked_multiview_labels
 from pose.data.dataset import ImageCache, LabeledImageDataset, seed_worker
 from pose.data.labels import LabeledData
+from pose.data.multiview import Augment3D, MultiviewDataset, MultiviewImageCache
+from pose.data.multiview_labels import MultiviewLabels, is_multiview
 from pose.data.splits import Splits, split_indices
-from pose.data.unlabeled import UnlabeledClips, VideoFrameCache
-from pose.video_files import video_dir_videos
+from pose.data.unlabeled import MultiviewClips, UnlabeledClips, VideoFrameCache
+from pose.video_files import group_videos_by_view, video_dir_videos
 
 
 def default_num_workers() -> int:
@@ -41,21 +43,41 @@ class PoseDataModule(L.LightningDataModule):
     consecutive frames (context models: ``dali.context.train.batch_size`` consecutive windows).
     """
 
-    def __init__(self, cfg: PoseConfig, context_offsets: tuple[int, ...] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: PoseConfig,
+        context_offsets: tuple[int, ...] | None = None,
+        augment_3d: Augment3D | None = None,
+    ) -> None:
         super().__init__()
         self.cfg = cfg
         self.context_offsets = context_offsets
+        self.augment_3d = augment_3d
         self._ready = False
 
     def setup(self, stage: str | None = None) -> None:
         if self._ready:
             return
         cfg, t = self.cfg, self.cfg.training
-        self.labels: LabeledData = load_checked_labels(cfg)
+        # multiview (one CSV per camera): a row is a moment, its keypoints the views side by side
+        self.multiview: MultiviewLabels | None = (
+            load_checked_multiview_labels(cfg) if is_multiview(cfg) else None
+        )
+        self.labels: LabeledData = (
+            self.multiview.flat() if self.multiview is not None else load_checked_labels(cfg)
+        )
         n = len(self.labels.image_paths)
         self.splits: Splits = split_indices(
             n, t.train_prob, t.val_prob, t.train_frames, t.rng_seed_data_pt
         )
+        if self.multiview is not None:
+            self._setup_multiview(self.multiview)
+            return
+        self.train_set: LabeledImageDataset | MultiviewDataset
+        self.val_set: LabeledImageDataset | MultiviewDataset
+        self.test_set: LabeledImageDataset | MultiviewDataset
+        self.all_set: LabeledImageDataset | MultiviewDataset
+        self.unlabeled: UnlabeledClips | MultiviewClips | None
         partners = lateral_partners(self.labels.keypoint_names) if t.imgaug_hflip else None
         self.cache = ImageCache(
             Path(cfg.data.data_dir),
@@ -72,6 +94,36 @@ class PoseDataModule(L.LightningDataModule):
         self.all_set = LabeledImageDataset(self.cache, self.labels, np.arange(n))
         self.unlabeled = self._unlabeled_clips()
         self._ready = True
+
+    def _setup_multiview(self, views: MultiviewLabels) -> None:
+        t = self.cfg.training
+        cache = MultiviewImageCache(
+            Path(self.cfg.data.data_dir), views, self.cfg.data.image_resize_dims.hw
+        )
+        seed = t.rng_seed_data_pt
+        augmenter = build_augmenter(t.imgaug, multiview_3d=self.augment_3d is not None)
+        self.train_set = MultiviewDataset(
+            cache, views, self.splits.train, augmenter, seed, self.augment_3d
+        )
+        self.val_set = MultiviewDataset(cache, views, self.splits.validation)
+        self.test_set = MultiviewDataset(cache, views, self.splits.test)
+        self.all_set = MultiviewDataset(cache, views, np.arange(len(views)))
+        self.unlabeled = self._multiview_clips(views)
+        self._ready = True
+
+    def _multiview_clips(self, views: MultiviewLabels) -> MultiviewClips | None:
+        """The same moments of every view's video, for the unsupervised losses."""
+        losses = list(self.cfg.model.losses_to_use)
+        if not losses:
+            return None
+        videos = video_dir_videos(self.cfg.data.video_dir, self.cfg.data.data_dir, losses)
+        sessions = group_videos_by_view(videos, views.views)
+        return MultiviewClips(
+            sessions,
+            self.cfg.data.image_resize_dims.hw,
+            self.cfg.dali.base.train.sequence_length,
+            len(views.keypoint_names),
+        )
 
     @property
     def clip_frames(self) -> int:
@@ -94,7 +146,15 @@ class PoseDataModule(L.LightningDataModule):
 
     @property
     def keypoint_names(self) -> list[str]:
+        """The keypoints of one view (the same in every view of a multiview set)."""
+        if self.multiview is not None:
+            return self.multiview.keypoint_names
         return self.labels.keypoint_names
+
+    @property
+    def views(self) -> list[str] | None:
+        """The camera names of a multiview set, None for one view."""
+        return self.multiview.views if self.multiview is not None else None
 
     @property
     def num_workers(self) -> int:
@@ -102,7 +162,7 @@ class PoseDataModule(L.LightningDataModule):
         return default_num_workers() if workers is None else workers
 
     def _loader(
-        self, dataset: LabeledImageDataset, batch_size: int, train: bool = False
+        self, dataset: LabeledImageDataset | MultiviewDataset, batch_size: int, train: bool = False
     ) -> DataLoader:
         # Evaluation items are plain slices of the cache: worker processes would only add start-up cost.
         workers = self.num_workers if train else 0

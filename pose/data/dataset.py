@@ -134,26 +134,35 @@ class LabeledImageDataset(Dataset):
 
     def _augment(self, image: np.ndarray, keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         assert self.augmenter is not None
-        window = image.ndim == 4
-        frames = list(image) if window else [image]
-        c = self.cache.center if window else 0  # the labeled frame
-        height, width = frames[c].shape[:2]
-        missing = np.isnan(keypoints).any(axis=1)
-        # imgaug puts pixel centers at +0.5 (its flip maps x to W - x); ours sit at integers
-        corner_xy = np.where(missing[:, None], 0.0, keypoints) + 0.5
-        on_image = KeypointsOnImage.from_xy_array(corner_xy, shape=frames[c].shape)
-        # a window's frames must move together: one draw of the random parameters for all
-        augmenter = self.augmenter.to_deterministic() if window else self.augmenter
-        center, on_image = augmenter(image=frames[c], keypoints=on_image)
-        out = [center if j == c else augmenter(image=f) for j, f in enumerate(frames)]
-        xy = on_image.to_xy_array().astype(np.float32) - 0.5
-        h2, w2 = center.shape[:2]
-        if (h2, w2) != (height, width):  # CropAndPad(keep_size=False) changes the size
-            out = [cv2.resize(f, (width, height), interpolation=cv2.INTER_LINEAR) for f in out]
-            xy = rescale_pixels(xy, np.array([width / w2, height / h2], dtype=np.float32))
-        outside = (xy.min(axis=1) < -0.5) | (xy[:, 0] > width - 0.5) | (xy[:, 1] > height - 0.5)
-        xy[missing | outside] = np.nan
-        return (np.stack(out) if window else out[0]), xy
+        return augment_frames(self.augmenter, image, keypoints, self.cache.center)
+
+
+def augment_frames(
+    augmenter: iaa.Augmenter, image: np.ndarray, keypoints: np.ndarray, center: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Augment an image ``[H, W, 3]`` (or a window ``[T, H, W, 3]`` whose frames move together,
+    ``center`` the labeled one) and its keypoints ``[K, 2]`` in the image's pixels; keypoints
+    augmented out of view become NaN."""
+    window = image.ndim == 4
+    frames = list(image) if window else [image]
+    c = center if window else 0  # the labeled frame
+    height, width = frames[c].shape[:2]
+    missing = np.isnan(keypoints).any(axis=1)
+    # imgaug puts pixel centers at +0.5 (its flip maps x to W - x); ours sit at integers
+    corner_xy = np.where(missing[:, None], 0.0, keypoints) + 0.5
+    on_image = KeypointsOnImage.from_xy_array(corner_xy, shape=frames[c].shape)
+    # a window's frames must move together: one draw of the random parameters for all
+    augmenter = augmenter.to_deterministic() if window else augmenter
+    centre_frame, on_image = augmenter(image=frames[c], keypoints=on_image)
+    out = [centre_frame if j == c else augmenter(image=f) for j, f in enumerate(frames)]
+    xy = on_image.to_xy_array().astype(np.float32) - 0.5
+    h2, w2 = centre_frame.shape[:2]
+    if (h2, w2) != (height, width):  # CropAndPad(keep_size=False) changes the size
+        out = [cv2.resize(f, (width, height), interpolation=cv2.INTER_LINEAR) for f in out]
+        xy = rescale_pixels(xy, np.array([width / w2, height / h2], dtype=np.float32))
+    outside = (xy.min(axis=1) < -0.5) | (xy[:, 0] > width - 0.5) | (xy[:, 1] > height - 0.5)
+    xy[missing | outside] = np.nan
+    return (np.stack(out) if window else out[0]), xy
 
 
 def seed_worker(worker_id: int) -> None:
@@ -164,5 +173,6 @@ def seed_worker(worker_id: int) -> None:
     seed = info.seed % 2**32
     imgaug.seed(seed)
     dataset = info.dataset
-    if isinstance(dataset, LabeledImageDataset):
-        dataset.reseed(seed)
+    reseed = getattr(dataset, "reseed", None)
+    if callable(reseed):
+        reseed(seed)

@@ -23,6 +23,12 @@ def rescale_pixels(xy: ArrayT, factor: Any) -> ArrayT:
     return (xy + 0.5) * factor - 0.5
 
 
+def per_keypoint(scale: ArrayT) -> ArrayT:
+    """A batch's resize factors ``[B, 2]`` (one per image) or ``[B, K, 2]`` (one per keypoint, as
+    multiview items carry them: views differ in size) as ``[B, 1 or K, 2]``, to scale ``[B, K, 2]``."""
+    return scale if scale.ndim == 3 else scale[:, None, :]
+
+
 def image_to_heatmap_coords(xy: Tensor, stride: int) -> Tensor:
     """Image pixel coordinates ``[..., 2]`` -> heatmap cell coordinates (any shape, elementwise)."""
     return rescale_pixels(xy, 1.0 / stride)

@@ -155,3 +155,72 @@ class UnlabeledClips(Dataset):
         if self.window_index is not None:
             frames = frames[self.window_index]
         return {"frames": frames, "scale": segment.scale}
+
+
+class MultiviewClips(Dataset):
+    """:class:`UnlabeledClips` for synchronized cameras: each item is the same ``clip_frames``
+    consecutive moments of every view, ``frames`` ``[F, V, 3, H, W]``, and ``scale`` ``[V * K, 2]``
+    (each view's factor to original pixels, per keypoint).
+
+    ``sessions`` are the synchronized video sets (:func:`pose.video_files.group_videos_by_view`);
+    their views must hold the same number of frames, or the error names the videos.
+    """
+
+    def __init__(
+        self,
+        sessions: Sequence[Sequence[Path]],
+        resize_hw: tuple[int, int],
+        clip_frames: int,
+        num_keypoints: int,
+        length: int = 0,
+        seed: int = 0,
+        budget_bytes: int = DEFAULT_BUDGET_BYTES,
+    ) -> None:
+        views = len(sessions[0])
+        segment = max(256, 4 * clip_frames)
+        self.caches = [
+            VideoFrameCache(
+                [s[v] for s in sessions], resize_hw, segment, budget_bytes // max(1, views)
+            )
+            for v in range(views)
+        ]
+        layouts = [
+            [(s.video, s.first_frame, len(s.frames)) for s in c.segments] for c in self.caches
+        ]
+        for session in sessions:
+            counts = [
+                sum(n for video, _, n in layout if video == path)
+                for layout, path in zip(layouts, session, strict=True)
+            ]
+            if len(set(counts)) > 1:
+                detail = ", ".join(f"{p.name}: {n}" for p, n in zip(session, counts, strict=True))
+                raise DataError(
+                    f"synchronized videos disagree in frame count ({detail}); every view of a "
+                    "session must hold the same moments"
+                )
+        self.clip_frames = clip_frames
+        self.num_keypoints = num_keypoints
+        self.length = length
+        longest = self.caches[0].longest_segment()
+        if longest < clip_frames:
+            raise DataError(
+                f"videos of data.video_dir: the longest holds {longest} frames, fewer than the "
+                f"{clip_frames} consecutive frames a training step draws "
+                "(dali.base.train.sequence_length)"
+            )
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> dict[str, Tensor]:
+        first, start = self.caches[0].draw(self.rng, self.clip_frames)
+        index = self.caches[0].segments.index(first)
+        segments = [cache.segments[index] for cache in self.caches]
+        stop = start + self.clip_frames
+        frames = torch.stack([s.frames[start:stop] for s in segments], dim=1)
+        scale = torch.stack([s.scale for s in segments]).repeat_interleave(self.num_keypoints, 0)
+        return {"frames": frames, "scale": scale}

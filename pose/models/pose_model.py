@@ -38,7 +38,8 @@ class PoseModel(nn.Module):
     """Backbone + the head its model type builds. ``forward`` returns heatmap logits
     ``[B, K, h, w]`` (heatmap models), normalized coordinates in [0, 1] ``[B, K, 2]`` (regression
     models), or static and context logits ``[B, 2, K, h, w]`` of windows of frames
-    ``[B, T, 3, H, W]`` (context models).
+    ``[B, T, 3, H, W]`` (context models); the model type computes it. On ``V`` views the output
+    has ``V * K`` keypoints, view-major.
 
     Attributes:
         kind: the :class:`ModelType`, which decodes outputs and computes the supervised loss.
@@ -59,18 +60,12 @@ class PoseModel(nn.Module):
         self.downsample_factor = kind.downsample_factor
         self.heatmap_hw = kind.heatmap_hw(backbone)
         self.context_offsets = kind.context_offsets
+        self.num_views = kind.num_views
 
     def forward(self, images: Tensor) -> Tensor:
-        """``images``: float ``[B, 3, H, W]`` (``[B, T, 3, H, W]`` windows for context models),
-        already ImageNet-normalized."""
-        if self.context_offsets is None:
-            return self.head(self.backbone(images))
-        if images.ndim != 5:
-            raise ValueError(
-                f"a context model takes windows of frames [B, T, 3, H, W], got {tuple(images.shape)}"
-            )
-        features = self.backbone(images.flatten(0, 1))
-        return self.head(features.unflatten(0, images.shape[:2]))
+        """``images``: float ``[B, 3, H, W]`` (``[B, T, 3, H, W]`` windows for context models,
+        ``[B, V, 3, H, W]`` views for multiview data), already ImageNet-normalized."""
+        return self.kind.forward(self.backbone, self.head, images)
 
     def encode(self, frames: Tensor) -> Tensor:
         """Context models: per-frame maps of ``[N, 3, H, W]`` frames, for :meth:`combine`
@@ -90,10 +85,11 @@ def build_model(
     downsample_factor: int,
     pretrained: bool,
     weights_path: Path | None = None,
+    num_views: int = 1,
 ) -> PoseModel:
     """The network of a model type with its default supervised loss (tests, benchmarks); training
     builds it from the config with :func:`build_model_for`."""
-    kind = MODEL_TYPES.get(model_type)(image_hw, downsample_factor)
+    kind = MODEL_TYPES.get(model_type)(image_hw, downsample_factor, num_views=num_views)
     return PoseModel(
         build_backbone(backbone, pretrained, image_hw, weights_path), kind, num_keypoints
     )

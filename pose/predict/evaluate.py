@@ -12,7 +12,12 @@ from typing import Any
 
 from pose.predict.images import TrainedModel
 from pose.predict.label_free import LabelFreeMetrics, mean_over_videos
-from pose.predict.labeled import predict_labeled, split_pixel_errors, write_labeled_predictions
+from pose.predict.labeled import (
+    predict_labeled,
+    split_pixel_errors,
+    write_labeled_predictions,
+    write_multiview_predictions,
+)
 from pose.predict.video import predict_videos_after_training
 from pose.train import FitResult
 
@@ -30,9 +35,15 @@ def evaluate(fitted: FitResult) -> dict[str, Any]:
     module, data, out = fitted.module, fitted.datamodule, fitted.output_dir
     predictions = predict_labeled(module, data.labeled_dataloader(), fitted.precision)
     split_of_rows = data.split_of_rows()
-    write_labeled_predictions(
-        out, data.labels.image_paths, data.keypoint_names, predictions, split_of_rows
-    )
+    if data.multiview is not None:
+        mv = data.multiview
+        write_multiview_predictions(
+            out, mv.views, mv.image_paths, mv.keypoint_names, predictions, split_of_rows
+        )
+    else:
+        write_labeled_predictions(
+            out, data.labels.image_paths, data.keypoint_names, predictions, split_of_rows
+        )
     pixel_error = split_pixel_errors(predictions.errors, split_of_rows)
     metrics = {  # best_val_loss first, as metrics.json has always begun
         "best_val_loss": fitted.metrics.get("best_val_loss"),
@@ -41,8 +52,14 @@ def evaluate(fitted: FitResult) -> dict[str, Any]:
         "test_pixel_error": pixel_error["test"],
         **fitted.metrics,
     }
+    if data.multiview is not None:  # each camera's mean error per split
+        k = len(data.keypoint_names)
+        metrics["pixel_error_by_view"] = {
+            view: split_pixel_errors(predictions.errors[:, v * k : (v + 1) * k], split_of_rows)
+            for v, view in enumerate(data.multiview.views)
+        }
     cfg = module.cfg
-    if cfg.eval.predict_vids_after_training:
+    if cfg.eval.predict_vids_after_training and data.multiview is None:
         label_free = LabelFreeMetrics.fit(cfg, data.labels.keypoints[data.splits.train])
         trained = TrainedModel(module, cfg, fitted.precision, label_free)
         videos = predict_videos_after_training(trained, out)

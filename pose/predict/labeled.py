@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from pose.data.heatmaps import rescale_pixels
+from pose.data.heatmaps import per_keypoint, rescale_pixels
 from pose.predict.dlc_csv import errors_frame, predictions_frame, write_csv
 from pose.train.module import PoseLightningModule, pixel_errors
 from pose.train.precision import autocast
@@ -40,7 +40,7 @@ def predict_labeled(
         xy, conf = module.model.kind.decode(output)
         scale = batch["scale"].to(device)
         indices.append(batch["index"].numpy())
-        xys.append(rescale_pixels(xy, scale[:, None, :]).cpu().numpy())
+        xys.append(rescale_pixels(xy, per_keypoint(scale)).cpu().numpy())
         confs.append(conf.cpu().numpy())
         errs.append(pixel_errors(xy, batch["keypoints"].to(device), scale).cpu().numpy())
     order = np.argsort(np.concatenate(indices), kind="stable")
@@ -65,16 +65,40 @@ def write_labeled_predictions(
     keypoint_names: list[str],
     predictions: LabeledPredictions,
     split_of_rows: np.ndarray,
+    suffix: str = "",
 ) -> None:
-    """``predictions.csv`` (DLC layout + ``set``) and ``predictions_pixel_error.csv``."""
+    """``predictions{suffix}.csv`` (DLC layout + ``set``) and ``predictions{suffix}_pixel_error.csv``."""
     sets = {"set": list(split_of_rows)}
     write_csv(
         predictions_frame(
             image_paths, keypoint_names, predictions.xy, predictions.likelihood, sets
         ),
-        output_dir / "predictions.csv",
+        output_dir / f"predictions{suffix}.csv",
     )
     write_csv(
         errors_frame(image_paths, keypoint_names, predictions.errors, sets),
-        output_dir / "predictions_pixel_error.csv",
+        output_dir / f"predictions{suffix}_pixel_error.csv",
     )
+
+
+def write_multiview_predictions(
+    output_dir: Path,
+    views: list[str],
+    image_paths: list[list[str]],
+    keypoint_names: list[str],
+    predictions: LabeledPredictions,
+    split_of_rows: np.ndarray,
+) -> None:
+    """One DLC CSV pair per camera, ``predictions_<view>.csv`` (as Lightning Pose names them),
+    from predictions whose keypoints are the views side by side (``[N, V * K, ...]``)."""
+    k = len(keypoint_names)
+    for v, view in enumerate(views):
+        columns = slice(v * k, (v + 1) * k)
+        part = LabeledPredictions(
+            predictions.xy[:, columns],
+            predictions.likelihood[:, columns],
+            predictions.errors[:, columns],
+        )
+        write_labeled_predictions(
+            output_dir, image_paths[v], keypoint_names, part, split_of_rows, f"_{view}"
+        )

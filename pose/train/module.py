@@ -12,19 +12,21 @@ import torch
 from torch import Tensor
 
 from pose.config import PoseConfig
-from pose.data.heatmaps import rescale_pixels
+from pose.data.heatmaps import per_keypoint, rescale_pixels
+from pose.losses.reprojection import ReprojectionHeatmapLoss
 from pose.losses.unsupervised import UnsupervisedLoss
 from pose.models import PoseModel, normalize_images
 from pose.train.optim import LR_SCHEDULERS, OPTIMIZERS
+from pose.train.patch_mask import mask_patches
 
 
 def pixel_errors(pred_xy: Tensor, true_xy: Tensor, scale: Tensor) -> Tensor:
     """Euclidean error per keypoint in ORIGINAL image pixels ``[B, K]`` (NaN where unlabeled).
 
-    ``scale`` ``[B, 2]`` maps resized pixels back to original ones, so errors are comparable across
-    resize dims and model types.
+    ``scale`` ``[B, 2]`` (or ``[B, K, 2]``, per keypoint) maps resized pixels back to original
+    ones, so errors are comparable across resize dims and model types.
     """
-    diff = (pred_xy - true_xy) * scale[:, None, :]
+    diff = (pred_xy - true_xy) * per_keypoint(scale)
     return diff.norm(dim=-1)
 
 
@@ -37,7 +39,9 @@ class PoseLightningModule(L.LightningModule):
     batches are ``{"labeled", "unlabeled"}`` and the objective is the supervised loss plus
     ``unsupervised_importance`` (``callbacks.anneal_weight``'s ramp) times each loss's weighted
     term; each epoch logs ``train/supervised_loss``, ``train/<loss>_loss`` (the unweighted term, in
-    original-image pixels) and ``train/unsupervised_importance``.
+    original-image pixels) and ``train/unsupervised_importance``. With ``reprojection`` (calibrated
+    multiview models) its weighted term joins the supervised loss, logged as
+    ``train/supervised_reprojection_heatmap_mse_loss``.
     """
 
     def __init__(
@@ -46,13 +50,16 @@ class PoseLightningModule(L.LightningModule):
         cfg: PoseConfig,
         channels_last: bool = False,
         unsupervised: Mapping[str, UnsupervisedLoss] | None = None,
+        reprojection: ReprojectionHeatmapLoss | None = None,
     ) -> None:
         super().__init__()
         self.model = model
         self.cfg = cfg
         self.channels_last = channels_last
         self.unsupervised = dict(unsupervised or {})
+        self.reprojection = reprojection
         self.unsupervised_importance = 1.0  # AnnealWeight sets it per epoch
+        self.patch_mask_ratio = 0.0  # PatchMasking sets it per epoch (training.patch_mask)
         if channels_last:
             self.model.to(memory_format=torch.channels_last)
 
@@ -81,6 +88,8 @@ class PoseLightningModule(L.LightningModule):
         labeled = batch.get("labeled", batch)
         unlabeled = batch.get("unlabeled") if self.unsupervised else None
         images = labeled["image"]
+        if self.patch_mask_ratio > 0:
+            images = mask_patches(images, self.patch_mask_ratio)
         batch_size = images.shape[0]
         unlabeled_output = None
         if unlabeled is not None and unlabeled["frames"].shape[1:] == images.shape[1:]:
@@ -92,6 +101,19 @@ class PoseLightningModule(L.LightningModule):
         else:
             output = self(images)
         loss = self.loss(output, labeled["keypoints"])
+        if self.reprojection is not None:
+            xy, _ = self.model.kind.decode(output)
+            hw = (output.shape[-2], output.shape[-1])
+            term = self.reprojection(xy, labeled["keypoints"], labeled["scale"], hw)
+            self.log(
+                f"train/{self.reprojection.name}_loss",
+                term,
+                on_step=False,
+                on_epoch=True,
+                batch_size=batch_size,
+                sync_dist=True,
+            )
+            loss = loss + self.reprojection.weight * term
         if unlabeled is not None:
             self.log(
                 "train/supervised_loss",

@@ -25,13 +25,16 @@ from lightning.pytorch.strategies import DDPStrategy
 
 from pose.config import PoseConfig, check_keypoint_references, save_config, untrainable_reason
 from pose.data import PoseDataModule
+from pose.data.multiview import CalibratedAugment3D, load_rig
 from pose.errors import ConfigError, WeightsError
+from pose.losses.reprojection import ReprojectionHeatmapLoss
 from pose.losses.unsupervised import build_unsupervised_losses
 from pose.models import MODEL_TYPES, PoseModel, build_model_for
 from pose.models.context_head import transfer_head
 from pose.models.weights import read_state_dict
 from pose.train.callbacks import AnnealWeight, BackboneUnfreeze, ThroughputTimer, TrainSummary
 from pose.train.module import PoseLightningModule
+from pose.train.patch_mask import PatchMasking
 from pose.train.precision import lightning_precision, pick_accelerator, resolve_precision
 from pose.train.signals import sigterm_reaches_the_process
 
@@ -137,6 +140,11 @@ def _callbacks(
         callbacks.append(
             EarlyStopping(monitor="val/loss", mode="min", patience=t.early_stop_patience)
         )
+    mask = t.patch_mask
+    if mask.final_ratio > 0:
+        callbacks.append(
+            PatchMasking(mask.init_epoch, mask.final_epoch, mask.init_ratio, mask.final_ratio)
+        )
     if cfg.model.losses_to_use:
         a = cfg.callbacks.anneal_weight
         callbacks.append(
@@ -204,7 +212,10 @@ def fit(
     if reason:
         raise ConfigError(reason)
     _check_output_dir(output_dir)
-    datamodule = PoseDataModule(cfg, MODEL_TYPES.get(cfg.model.model_type).context_offsets)
+    rig = load_rig(cfg)  # multiview: the calibration, when there is one
+    augment_3d = CalibratedAugment3D(rig) if rig is not None and cfg.training.imgaug_3d else None
+    kind = MODEL_TYPES.get(cfg.model.model_type)
+    datamodule = PoseDataModule(cfg, kind.context_offsets, augment_3d)
     datamodule.setup()
     _resolve_keypoints(cfg, datamodule.keypoint_names)
     check_keypoint_references(cfg)  # column indices against the CSV's keypoints, when unnamed
@@ -228,7 +239,15 @@ def fit(
     unsupervised = build_unsupervised_losses(
         cfg, datamodule.labels.keypoints[datamodule.splits.train]
     )
-    module = PoseLightningModule(model, cfg, channels_last=True, unsupervised=unsupervised)
+    reprojection_weight = cfg.losses.supervised_reprojection_heatmap_mse.log_weight
+    reprojection = (
+        ReprojectionHeatmapLoss(rig.to_tensors(), model.kind.stride, reprojection_weight)
+        if rig is not None and reprojection_weight is not None and not kind.single_view
+        else None
+    )
+    module = PoseLightningModule(
+        model, cfg, channels_last=True, unsupervised=unsupervised, reprojection=reprojection
+    )
 
     output_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, output_dir / "config.yaml")

@@ -67,6 +67,25 @@ def train(
     console.print(f"outputs in [bold]{escape(str(result.output_dir))}[/]")
 
 
+def _calibration_line(cfg: PoseConfig) -> str:
+    """What a multiview config's calibration turns on (3D augmentation, the reprojection loss)."""
+    from pose.data.multiview_labels import calibration_file
+
+    path = calibration_file(cfg)
+    uses = []
+    if cfg.training.imgaug_3d:
+        uses.append("3D augmentation (training.imgaug_3d)")
+    weight = cfg.losses.supervised_reprojection_heatmap_mse.log_weight
+    if weight is not None and cfg.model.model_type == "heatmap_multiview_transformer":
+        uses.append(f"the reprojection loss (log_weight {weight:g})")
+    if path is None:
+        off = f": {' and '.join(uses)} stay off" if uses else ""
+        return (
+            "no calibration (data.camera_params_file, or calibration.toml in data.data_dir)" + off
+        )
+    return f"calibrated by {path.name}" + (f": {', '.join(uses)}" if uses else "")
+
+
 @command()
 @user_errors
 def validate(config: ConfigArg, override: OverrideOpt = None) -> None:
@@ -80,15 +99,23 @@ def validate(config: ConfigArg, override: OverrideOpt = None) -> None:
 
     t, d, m = cfg.training, cfg.data, cfg.model
     line = lambda text: console.print(text, markup=False, highlight=False)  # noqa: E731
-    # multiview label files are checked once multiview training exists; say so below
     window = MODEL_TYPES.get(m.model_type).context_offsets if m.model_type in MODEL_TYPES else None
-    summary = None if isinstance(d.csv_file, list) else check_data(cfg, window)
+    # LP's multiview template names bounding-box files it does not ship: report, do not read
+    summary = None if untrainable_reason(cfg) else check_data(cfg, window)
     console.print(f"[bold green]valid[/]: {escape(str(config))}")
     if summary is not None:
-        line(
-            f"  data      {summary.num_frames} labeled frames in {d.data_dir} ({summary.csv_path.name})"
-        )
+        if summary.views:
+            line(
+                f"  data      {summary.num_frames} labeled moments seen by {len(summary.views)} "
+                f"cameras ({', '.join(summary.views)}) in {d.data_dir}"
+            )
+        else:
+            line(
+                f"  data      {summary.num_frames} labeled frames in {d.data_dir} ({summary.csv_path.name})"
+            )
         line(f"  keypoints {len(summary.keypoint_names)}: {', '.join(summary.keypoint_names)}")
+        if summary.views:
+            line(f"  cameras   {_calibration_line(cfg)}")
         if summary.frames_with_full_context is not None:
             line(
                 f"  context   {summary.frames_with_full_context} of {summary.num_frames} labeled "
@@ -133,25 +160,53 @@ def example_data(
             help="Label the middle of 5-frame clips and configure a context model (heatmap_mhcrnn).",
         ),
     ] = False,
+    views: Annotated[
+        int | None,
+        typer.Option(
+            help="Film the animal in 3D with this many calibrated cameras (2-6): a Lightning Pose "
+            "multiview project with calibration.toml and a heatmap_multiview_transformer config.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Write a synthetic labeled data set with known keypoints, a video, and a config.yaml."""
+    labels = ["CollectedData.csv"]
+    if views is not None:
+        from pose.data import synthetic_multiview as multiview  # no torch: refusals stay quick
+
+        if not multiview.MIN_VIEWS <= views <= multiview.MAX_VIEWS:
+            raise PoseError(
+                f"--views: expected {multiview.MIN_VIEWS} to {multiview.MAX_VIEWS} cameras, "
+                f"got {views}"
+            )
+        if context:
+            raise PoseError("--context: the multi-camera example (--views) has no context clips")
+        labels = multiview.label_files(views)
     config = directory / "config.yaml"
     if directory.exists() and any(directory.iterdir()):
-        if not (config.is_file() and (directory / "CollectedData.csv").is_file()):
+        if not (config.is_file() and all((directory / name).is_file() for name in labels)):
             raise PoseError(
                 f"{directory} is not empty; choose a new directory for the example data"
             )
         console.print(f"example data already in {escape(str(directory))}; reusing it")
+    elif views is not None:
+        config = multiview.make_multiview_example_dataset(
+            directory, views=views, n_frames=n_images, seed=seed
+        )
+        console.print(
+            f"wrote synthetic {views}-camera data set and config: [bold]{escape(str(config))}[/]"
+        )
     else:
         from pose.data.synthetic import make_example_dataset
 
         config = make_example_dataset(directory, n_images=n_images, seed=seed, context=context)
         console.print(f"wrote synthetic data set and config: [bold]{escape(str(config))}[/]")
     console.print(f"train it with: sweeper train {escape(str(config))}")
-    console.print(
-        f"sweep it with: sweeper run {escape(str(config))} "
-        "--space configs/search_spaces/quickstart.yaml --n-trials 4"
-    )
+    if views is None:  # the quick-start space's rates suit the resnet18, not a random-init ViT
+        console.print(
+            f"sweep it with: sweeper run {escape(str(config))} "
+            "--space configs/search_spaces/quickstart.yaml --n-trials 4"
+        )
 
 
 @command()

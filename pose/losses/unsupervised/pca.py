@@ -170,12 +170,16 @@ class PCAMultiview(PCALoss):
 
     @classmethod
     def measures(cls, cfg: PoseConfig) -> bool:
+        if isinstance(cfg.data.csv_file, list):  # cameras: every keypoint is seen by each
+            return cls.name in cfg.model.losses_to_use
         views = cfg.data.mirrored_column_matches
         return bool(views) and all(isinstance(v, (list, tuple)) for v in views)
 
     @classmethod
     def data_options(cls, cfg: PoseConfig) -> dict[str, Any]:
         views = cfg.data.mirrored_column_matches
+        if isinstance(cfg.data.csv_file, list):
+            return {"views": cls._camera_columns(cfg, views)}
         if not views:
             raise ConfigError(
                 "config key 'data.mirrored_column_matches': pca_multiview needs the keypoints' columns "
@@ -183,11 +187,26 @@ class PCAMultiview(PCALoss):
             )
         if not all(isinstance(v, (list, tuple)) for v in views):
             raise ConfigError(
-                "config key 'data.mirrored_column_matches': pca_multiview compares views side by "
-                "side in one frame, given as one list of columns per view (e.g. [[0, 1], [2, 3]]); "
-                f"got {list(views)!r}, the form for one video per camera, not trained yet"
+                "config key 'data.mirrored_column_matches': with one label file, pca_multiview "
+                "compares views side by side in one frame, given as one list of columns per view "
+                f"(e.g. [[0, 1], [2, 3]]); got {list(views)!r}, the form for one file per camera"
             )
         return {"views": [list(v) for v in views]}
+
+    @staticmethod
+    def _camera_columns(cfg: PoseConfig, matches: Any) -> list[list[int]]:
+        """One label file per camera: a moment's keypoints are the views side by side
+        (``[V * K]``), so keypoint ``k`` of view ``v`` is column ``v * K + k``. The keypoints compared
+        are ``data.mirrored_column_matches`` as a flat list (Lightning Pose's multiview form), or
+        all of them."""
+        k = int(cfg.data.num_keypoints or len(cfg.data.keypoint_names or []))
+        if matches and not all(isinstance(i, int) for i in matches):
+            raise ConfigError(
+                "config key 'data.mirrored_column_matches': with one label file per camera, "
+                f"expected the keypoint columns every camera sees (e.g. [0, 2, 3]), got {list(matches)!r}"
+            )
+        columns = list(matches) if matches else list(range(k))
+        return [[v * k + c for c in columns] for v in range(len(cfg.data.csv_file))]
 
     def observations(self, keypoints: Tensor) -> Tensor:
         # [N, K, 2] -> per view [N, J, 2] -> [N, J, V, 2] -> [N * J, 2 V]

@@ -41,7 +41,11 @@ class Temporal(UnsupervisedLoss):
 
     def __call__(self, keypoints: Tensor, confidence: Tensor) -> Tensor:
         jumps = self.jumps(keypoints)
-        excess = (jumps - self.epsilon.to(jumps)).clamp_min(0)
+        epsilon = self.epsilon.to(jumps)
+        if epsilon.ndim and epsilon.numel() != jumps.shape[-1]:
+            # one value per keypoint of a view; a multiview clip has the views side by side
+            epsilon = epsilon.repeat(jumps.shape[-1] // epsilon.numel())
+        excess = (jumps - epsilon).clamp_min(0)
         sure = confidence >= self.prob_threshold
         scored = sure[1:] & sure[:-1]
         return torch.where(scored, excess, torch.zeros_like(excess)).mean()

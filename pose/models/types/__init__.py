@@ -3,6 +3,7 @@
 from pose.models.types.base import MODEL_TYPES, ModelType
 from pose.models.types.context import ContextHeatmap
 from pose.models.types.heatmap import Heatmap
+from pose.models.types.multiview_transformer import MultiviewTransformer
 from pose.models.types.regression import Regression, regression_to_pixels
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "ContextHeatmap",
     "Heatmap",
     "ModelType",
+    "MultiviewTransformer",
     "Regression",
     "regression_to_pixels",
 ]

@@ -28,6 +28,11 @@ class ModelType(ABC):
 
     name: ClassVar[str]
     context_offsets: ClassVar[tuple[int, ...] | None] = None
+    # which label sets it trains on: one camera, several (``data.csv_file`` a list), or both
+    single_view: ClassVar[bool] = True
+    multi_view: ClassVar[bool] = True
+    # backbone readouts it can use (see ``BackboneSpec.readout``); None for any
+    backbone_readouts: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(
         self,
@@ -35,8 +40,10 @@ class ModelType(ABC):
         downsample_factor: int,
         heatmap_loss: str = "mse",
         uniform_for_nan: bool = True,
+        num_views: int = 1,
     ) -> None:
         self.image_hw = (int(image_hw[0]), int(image_hw[1]))
+        self.num_views = int(num_views)
         self.downsample_factor = int(downsample_factor)
         self.stride = 2**self.downsample_factor
         self.heatmap_loss = heatmap_loss
@@ -46,16 +53,32 @@ class ModelType(ABC):
     def from_config(cls, cfg: PoseConfig) -> ModelType:
         """The registered model type ``cfg.model.model_type`` names, bound to ``cfg``."""
         kind = MODEL_TYPES.get(cfg.model.model_type)
+        csv = cfg.data.csv_file
         return kind(
             cfg.data.image_resize_dims.hw,
             cfg.data.downsample_factor,
             cfg.model.heatmap_loss_type,
             cfg.training.uniform_heatmaps_for_nan_keypoints,
+            len(csv) if isinstance(csv, list) else 1,
         )
 
     @abstractmethod
     def build_head(self, backbone: Backbone, num_keypoints: int) -> nn.Module:
-        """The head this model type puts on ``backbone``."""
+        """The head this model type puts on ``backbone`` (``num_keypoints`` per view)."""
+
+    def forward(self, backbone: Backbone, head: nn.Module, images: Tensor) -> Tensor:
+        """The raw output for normalized ``images`` ``[B, 3, H, W]``. With several views
+        (``[B, V, 3, H, W]``) every view goes through the same network on its own and the output
+        puts the views side by side, keypoints ``[B, V * K, ...]``."""
+        if self.num_views == 1:
+            return head(backbone(images))
+        if images.ndim != 5 or images.shape[1] != self.num_views:
+            raise ValueError(
+                f"a {self.num_views}-view model takes [B, {self.num_views}, 3, H, W] images, "
+                f"got {tuple(images.shape)}"
+            )
+        out = head(backbone(images.flatten(0, 1)))
+        return out.unflatten(0, images.shape[:2]).flatten(1, 2)
 
     def heatmap_hw(self, backbone: Backbone) -> tuple[int, int] | None:
         """Size of the output maps on ``backbone``; None for a model without heatmaps."""

@@ -20,11 +20,21 @@ class ContextHeatmap(Heatmap):
 
     name = "heatmap_mhcrnn"
     context_offsets = CONTEXT_OFFSETS
+    multi_view = False  # windows of one camera (Lightning Pose's multiview models have no context)
 
     def build_head(self, backbone: Backbone, num_keypoints: int) -> nn.Module:
         return ContextHeatmapHead(
             backbone.out_channels, num_keypoints, backbone.stride, self.downsample_factor
         )
+
+    def forward(self, backbone: Backbone, head: nn.Module, images: Tensor) -> Tensor:
+        """Windows ``[B, T, 3, H, W]``: each frame is encoded once, the head combines them."""
+        if images.ndim != 5:
+            raise ValueError(
+                f"a context model takes windows of frames [B, T, 3, H, W], got {tuple(images.shape)}"
+            )
+        features = backbone(images.flatten(0, 1))
+        return head(features.unflatten(0, images.shape[:2]))
 
     def supervised_loss(self, output: Tensor, keypoints: Tensor) -> Tensor:
         return torch.stack([self.map_loss(head, keypoints) for head in output.unbind(1)]).mean()

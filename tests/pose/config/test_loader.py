@@ -245,7 +245,7 @@ BAD_INPUTS = [
         _with(losses={"temporal": {"prob_threshold": 1.5}}),
         "config key 'losses.temporal.prob_threshold': expected a probability in [0, 1]",
     ),
-    (_with(training__imgaug="fancy"), "training.imgaug"),
+    (_with(training__imgaug="fancy"), "training.imgaug'"),
     (
         _with(training__train_prob=1.5),
         "config key 'training.train_prob': expected a probability in [0, 1], got 1.5",
@@ -280,6 +280,36 @@ BAD_INPUTS = [
     (_with(eval={"colormap": "not-a-map"}), "eval.colormap"),
     (_with(training__precision="fp8"), "training.precision"),
     ({"data": "oops"}, "config section 'data' must be a mapping"),
+    # multiview: one label file per camera
+    (
+        _with(data__csv_file=["a.csv", "b.csv"], data__view_names=["top"]),
+        "config key 'data.view_names': expected one name per csv file (2)",
+    ),
+    (
+        _with(data__csv_file=["a.csv", "b.csv"], training__imgaug_hflip=True),
+        "config key 'training.imgaug_hflip': expected false for multiview configs",
+    ),
+    (_with(training__imgaug_3d=True), "config key 'training.imgaug_3d': expected false for one"),
+    (
+        _with(data__csv_file=["a.csv", "b.csv"], model__model_type="heatmap_mhcrnn"),
+        "config key 'model.model_type': expected a model type for several cameras",
+    ),
+    (
+        _with(model__model_type="heatmap_multiview_transformer", model__backbone="vits_dino"),
+        "config key 'data.csv_file': expected a list of label files, one per camera",
+    ),
+    (
+        _with(
+            data__csv_file=["a.csv", "b.csv"],
+            model__model_type="heatmap_multiview_transformer",
+            model__backbone="resnet18",
+        ),
+        "config key 'model.backbone': expected a backbone heatmap_multiview_transformer can use",
+    ),
+    (
+        _with(data__csv_file=["a.csv", "b.csv"], data__bbox_file=["a.csv"]),
+        "config key 'data.bbox_file': expected one bounding-box file per csv file (2)",
+    ),
 ]
 
 
@@ -298,9 +328,12 @@ REGISTERED_KEYS = (
     "model.losses_to_use': expected one of the registered",
     "model.backbone",
     "model.model_type",
+    "model.backbone': expected a backbone",
+    "data.csv_file': expected a list of label files",
     "model.heatmap_loss_type",
     "'training.optimizer'",
-    "training.imgaug",
+    "training.imgaug'",
+    "training.imgaug.",
     "eval.colormap",
 )
 

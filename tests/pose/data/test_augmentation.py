@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from imgaug.augmentables.kps import KeypointsOnImage
 
 from pose.data import (
     AUGMENTATIONS,
@@ -133,7 +134,7 @@ def test_lateral_partners() -> None:
     [
         (
             "fancy",
-            "expected one of the registered augmentation pipelines (default, dlc, dlc-lr, dlc-top-down)",
+            "expected one of the registered augmentation pipelines (default, dlc, dlc-lr, dlc-top-down, dlc-mv)",
         ),
         (
             {"NotAnAugmenter": {"p": 0.5}},
@@ -189,3 +190,21 @@ def test_imgaug_flip_uses_our_pixel_convention(tmp_path: Path) -> None:
     plain = dot_dataset(tmp_path, None)[0]["keypoints"].numpy()[0]
     flipped = dataset[0]["keypoints"].numpy()[0]
     np.testing.assert_allclose(flipped, [127 - plain[0], plain[1]], atol=1e-4)
+
+
+def test_dlc_mv_keeps_pixels_where_they_are() -> None:
+    """With 3D augmentation the 2D pipeline may change colours but never move pixels: ``dlc``
+    becomes ``dlc-mv`` (Lightning Pose's rule), which drops rotation, elastic warps and crops."""
+    from pose.data.augmentation import GEOMETRIC, build_augmenter
+
+    names = {type(a).__name__ for a in build_augmenter("dlc", multiview_3d=True).get_all_children(flat=True)}
+    assert not names & (GEOMETRIC | {"Affine"}) and "CoarseDropout" in names
+    plain = {type(a).__name__ for a in build_augmenter("dlc").get_all_children(flat=True)}
+    assert {"Rotate", "ElasticTransformation", "CropAndPad"} <= plain
+    keypoints = KeypointsOnImage.from_xy_array(np.array([[10.0, 12.0], [30.0, 5.0]]), (40, 40, 3))
+    image = np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)
+    pipeline = build_augmenter("dlc-mv")
+    for seed in range(10):
+        pipeline.seed_(seed)
+        _, moved = pipeline(image=image, keypoints=keypoints)
+        np.testing.assert_allclose(moved.to_xy_array(), keypoints.to_xy_array())

@@ -11,27 +11,42 @@ from pose.models import MODEL_TYPES, build_model, normalize_images
 IMAGE_HW = (64, 96)
 
 
+def _views(kind_name: str) -> int:
+    """Two cameras for a model type that trains on several only, else one."""
+    return 1 if MODEL_TYPES.get(kind_name).single_view else 2
+
+
+def _backbone(kind_name: str) -> str:
+    return "vits_dino" if MODEL_TYPES.get(kind_name).backbone_readouts else "resnet18"
+
+
 def _inputs(kind_name: str, batch: int = 2) -> torch.Tensor:
     window = MODEL_TYPES.get(kind_name).context_offsets
-    shape = (batch, len(window), 3, *IMAGE_HW) if window else (batch, 3, *IMAGE_HW)
+    views = _views(kind_name)
+    shape: tuple[int, ...] = (batch, 3, *IMAGE_HW)
+    if window:
+        shape = (batch, len(window), 3, *IMAGE_HW)
+    elif views > 1:
+        shape = (batch, views, 3, *IMAGE_HW)
     return normalize_images(torch.randint(0, 256, shape, dtype=torch.uint8))
 
 
 @pytest.mark.parametrize("name", list(MODEL_TYPES))
 def test_forward_loss_backward_decode(name: str) -> None:
     torch.manual_seed(0)
-    model = build_model("resnet18", name, 3, IMAGE_HW, 2, pretrained=False)
+    views = _views(name)
+    model = build_model(_backbone(name), name, 3, IMAGE_HW, 2, pretrained=False, num_views=views)
     assert model.kind.name == model.model_type == name
     output = model(_inputs(name))
     if model.heatmap_hw is not None:
         assert output.shape[-2:] == model.heatmap_hw == (16, 24)
-    keypoints = torch.tensor([[[10.0, 20.0], [50.0, 40.0], [float("nan")] * 2]] * 2)
+    keypoints = torch.tensor([[[10.0, 20.0], [50.0, 40.0], [float("nan")] * 2] * views] * 2)
     loss = model.kind.supervised_loss(output, keypoints)
     assert loss.ndim == 0 and torch.isfinite(loss) and loss > 0
     loss.backward()
     assert all(p.grad is not None for p in model.head.parameters() if p.requires_grad)
     xy, confidence = model.kind.decode(output.detach())
-    assert xy.shape == (2, 3, 2) and confidence.shape == (2, 3)
+    assert xy.shape == (2, 3 * views, 2) and confidence.shape == (2, 3 * views)
     assert ((confidence >= 0) & (confidence <= 1)).all()
     assert (xy[..., 0] >= -0.5).all() and (xy[..., 0] <= IMAGE_HW[1] - 0.5).all()
     assert (xy[..., 1] >= -0.5).all() and (xy[..., 1] <= IMAGE_HW[0] - 0.5).all()
@@ -77,3 +92,40 @@ def test_context_type_averages_its_heads_and_keeps_the_more_confident() -> None:
     (sxy, sconf), (txy, tconf) = heatmap.decode(static), heatmap.decode(temporal)
     assert torch.equal(confidence, torch.maximum(sconf, tconf))
     assert torch.equal(xy, torch.where((tconf > sconf)[..., None], txy, sxy))
+
+
+@pytest.mark.parametrize("name", [n for n in MODEL_TYPES if MODEL_TYPES.get(n).multi_view])
+def test_multiview_output_puts_views_side_by_side_and_only_the_transformer_mixes_them(
+    name: str,
+) -> None:
+    """On 3 views the output has 3 x K maps, view-major. Changing view 2's image changes view 0's
+    maps only when attention spans the views (the transformer); ``heatmap`` and ``regression``
+    apply one single-view network to each view on its own."""
+    torch.manual_seed(0)
+    model = build_model(_backbone(name), name, 2, IMAGE_HW, 2, pretrained=False, num_views=3)
+    model.eval()
+    images = normalize_images(torch.randint(0, 256, (1, 3, 3, *IMAGE_HW), dtype=torch.uint8))
+    with torch.no_grad():
+        before = model(images)
+        changed = images.clone()
+        changed[:, 2] = changed[:, 2].flip(-1)
+        after = model(changed)
+    assert before.shape[1] == 6
+    view0_moved = (before[:, :2] - after[:, :2]).abs().max().item()
+    view2_moved = (before[:, 4:] - after[:, 4:]).abs().max().item()
+    assert view2_moved > 1e-3
+    if MODEL_TYPES.get(name).single_view:
+        assert view0_moved == 0.0
+    else:
+        assert view0_moved > 1e-4
+
+
+@pytest.mark.parametrize("backbone", ["vits_dino", "vits_dinov2", "vits_dinov3"])
+def test_transformer_runs_on_the_vits_lightning_pose_allows(backbone: str) -> None:
+    model = build_model(
+        backbone, "heatmap_multiview_transformer", 4, (64, 64), 2, pretrained=False, num_views=2
+    )
+    output = model(normalize_images(torch.randint(0, 256, (2, 2, 3, 64, 64), dtype=torch.uint8)))
+    assert output.shape == (2, 8, 16, 16)
+    output.mean().backward()
+    assert model.head.views.weight.grad is not None and model.head.views.weight.grad.abs().sum() > 0

@@ -446,8 +446,9 @@ def test_several_devices_train_with_ddp(
 
 def test_untrainable_lightning_pose_features_refused(synthetic_dir: Path, tmp_path: Path) -> None:
     multiview = ["data.csv_file=[a.csv,b.csv]", "data.view_names=[top,bottom]"]
-    with pytest.raises(ConfigError, match="multiview training is not supported"):
-        run(fast_cfg(synthetic_dir, *multiview), tmp_path / "r")
+    crops = ["data.bbox_file=[a_bbox.csv,b_bbox.csv]"]
+    with pytest.raises(ConfigError, match="data.bbox_file: training on bounding-box crops"):
+        run(fast_cfg(synthetic_dir, *multiview, *crops), tmp_path / "r")
     assert not (tmp_path / "r").exists()
 
 

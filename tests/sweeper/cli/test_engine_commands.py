@@ -91,6 +91,38 @@ def test_context_example_data_and_validate(tmp_path: Path, monkeypatch, capsys) 
     assert "context   9 of 10 labeled frames have their 4 neighbouring frames" in stdout
 
 
+def test_multiview_example_data_and_validate(tmp_path: Path, monkeypatch, capsys) -> None:
+    args = ("example-data", tmp_path / "ex", "--n-images", "10", "--views", "3")
+    code, stdout, _ = cli(monkeypatch, capsys, *args)
+    assert code == 0 and "3-camera" in stdout
+    data = tmp_path / "ex"
+    views = ["cam0", "cam1", "cam2"]
+    assert (data / "calibration.toml").is_file()
+    for view in views:
+        assert len(list((data / "labeled-data" / f"poses_{view}").glob("img*.png"))) == 10
+        assert (data / "videos" / f"synthetic_{view}.mp4").is_file()
+    raw = yaml.safe_load((data / "config.yaml").read_text())
+    assert raw["data"]["view_names"] == views
+    assert raw["data"]["csv_file"] == [f"CollectedData_{view}.csv" for view in views]
+    assert raw["model"]["model_type"] == "heatmap_multiview_transformer"
+    code, stdout, _ = cli(monkeypatch, capsys, "validate", data / "config.yaml")
+    assert code == 0 and "model     heatmap_multiview_transformer, backbone vits_dino" in stdout
+    code, stdout, _ = cli(monkeypatch, capsys, *args)
+    assert code == 0 and "reusing" in stdout
+    code, _, err = cli(monkeypatch, capsys, "example-data", data, "--views", "4")
+    assert code == 2 and "not empty" in err  # a 3-camera set is not the 4-camera one asked for
+
+
+@pytest.mark.parametrize("views", ["1", "7"])
+def test_example_data_refuses_a_rig_it_cannot_build(
+    tmp_path: Path, monkeypatch, capsys, views: str
+) -> None:
+    code, stdout, err = cli(monkeypatch, capsys, "example-data", tmp_path / "ex", "--views", views)
+    assert code == 2 and stdout == ""
+    assert err.strip().splitlines() == [f"error: --views: expected 2 to 6 cameras, got {views}"]
+    assert not (tmp_path / "ex").exists()
+
+
 def _bad_config(tmp_path: Path, synthetic_dir: Path, edit) -> Path:
     raw = yaml.safe_load((synthetic_dir / "config.yaml").read_text())
     edit(raw)
@@ -255,7 +287,8 @@ def test_validate_multiview_peer_config_warns(tmp_path: Path, monkeypatch, capsy
         monkeypatch, capsys, "validate", path, "--override", f"data.data_dir={tmp_path}"
     )
     assert code == 0
-    assert "cannot be trained here yet" in stdout
+    # LP's file names two bounding-box files; crops are what is not trained here yet
+    assert "cannot be trained here yet" in stdout and "data.bbox_file" in stdout
 
 
 def test_hflip_without_partner_is_refused_by_validate(

@@ -1,0 +1,178 @@
+"""Multiview label sets and datasets: alignment checks, item layout, 3D augmentation, synchronized
+video clips."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from pose.config import load_config
+from pose.data import PoseDataModule
+from pose.data.multiview import CalibratedAugment3D, MultiviewDataset, MultiviewImageCache, load_rig
+from pose.data.multiview_labels import calibration_file, read_multiview_labels, view_names
+from pose.data.unlabeled import MultiviewClips
+from pose.errors import DataError
+from pose.geometry import reprojection_error
+from pose.video_files import group_videos_by_view
+
+VIEWS = ["cam0", "cam1", "cam2"]
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    text = (dst / "config.yaml").read_text().replace(str(src), str(dst))
+    (dst / "config.yaml").write_text(text)
+    return dst
+
+
+def _cfg(data: Path, *overrides: str):
+    return load_config(data / "config.yaml", list(overrides))
+
+
+def test_labels_of_every_view_are_aligned(multiview_data: Path) -> None:
+    cfg = _cfg(multiview_data)
+    labels = read_multiview_labels(cfg)
+    k = len(labels.keypoint_names)
+    assert labels.views == VIEWS and labels.keypoints.shape == (24, 3, k, 2)
+    flat = labels.flat()
+    assert flat.keypoints.shape == (24, 3 * k, 2) and flat.keypoint_names[k] == "cam1_nose"
+    np.testing.assert_array_equal(flat.keypoints[:, k : 2 * k], labels.keypoints[:, 1])
+    # the same moment in every view: same file name under each view's folder
+    assert [Path(p[5]).name for p in labels.image_paths] == ["img0005.png"] * 3
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace("tail_tip", "tail_end"), "keypoints .* differ from"),
+        (lambda t: "\n".join(t.splitlines()[:-1]) + "\n", "rows, CollectedData_cam0.csv has 24"),
+        (lambda t: t.replace("img0003.png", "img9999.png"), "row 3 is .*must name the same frame"),
+    ],
+)
+def test_a_view_that_disagrees_is_one_line_naming_both_files(
+    multiview_data: Path, tmp_path: Path, edit, message: str
+) -> None:
+    data = _copy(multiview_data, tmp_path / "d")
+    csv = data / "CollectedData_cam2.csv"
+    csv.write_text(edit(csv.read_text()))
+    cfg = _cfg(data, "data.keypoint_names=null", "data.num_keypoints=null")
+    with pytest.raises(DataError, match=message) as err:
+        read_multiview_labels(cfg)
+    assert "CollectedData_cam2.csv" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_calibration_is_found_as_lightning_pose_finds_it(
+    multiview_data: Path, tmp_path: Path
+) -> None:
+    data = _copy(multiview_data, tmp_path / "d")
+    # the config names LP's per-frame table; every row names calibration.toml
+    assert calibration_file(_cfg(data)) == data / "calibration.toml"
+    assert calibration_file(_cfg(data, "data.camera_params_file=null")) == data / "calibration.toml"
+    rig = load_rig(_cfg(data))
+    assert rig is not None and list(rig.names) == VIEWS
+    with pytest.raises(DataError, match="camera_params_file.*not found"):
+        calibration_file(_cfg(data, "data.camera_params_file=nope.toml"))
+    table = data / "camera_params.csv"
+    rows = table.read_text().splitlines()
+    table.write_text("\n".join([*rows[:-1], rows[-1].replace("calibration.toml", "b.toml")]))
+    with pytest.raises(DataError, match="2 calibrations"):
+        calibration_file(_cfg(data))
+    (data / "calibration.toml").unlink()
+    assert calibration_file(_cfg(data, "data.camera_params_file=null")) is None
+
+
+def test_items_put_the_views_side_by_side(multiview_data: Path) -> None:
+    cfg = _cfg(multiview_data)
+    labels = read_multiview_labels(cfg)
+    cache = MultiviewImageCache(multiview_data, labels, (64, 64))
+    item = MultiviewDataset(cache, labels, np.arange(4))[2]
+    k = len(labels.keypoint_names)
+    assert item["image"].shape == (3, 3, 64, 64) and item["image"].dtype == torch.uint8
+    assert item["keypoints"].shape == (3 * k, 2) and item["scale"].shape == (3 * k, 2)
+    original = labels.keypoints[2].reshape(-1, 2)
+    back = (item["keypoints"].numpy() + 0.5) * item["scale"].numpy() - 0.5
+    np.testing.assert_allclose(back, original, atol=1e-3)
+
+
+def test_3d_augmentation_keeps_the_views_one_scene(multiview_data: Path) -> None:
+    cfg = _cfg(multiview_data)
+    labels = read_multiview_labels(cfg)
+    rig = load_rig(cfg)
+    assert rig is not None
+    cache = MultiviewImageCache(multiview_data, labels, (128, 128))
+    dataset = MultiviewDataset(
+        cache, labels, np.arange(len(labels)), augment_3d=CalibratedAugment3D(rig)
+    )
+    cams = rig.to_tensors(dtype=torch.float64)
+    moved = 0.0
+    for i in range(8):
+        item = dataset[i]
+        frame = (item["keypoints"] + 0.5) * item["scale"] - 0.5  # original pixels, [V * K, 2]
+        views = frame.double().unflatten(0, (3, -1))
+        error = reprojection_error(views, cams)
+        assert float(torch.nanmean(error)) < 0.5  # one 3D pose explains every view's labels
+        moved += float(np.nanmean(np.abs(views.numpy() - labels.keypoints[i])))
+        unlabeled = np.isnan(labels.keypoints[i]).any(-1)
+        assert torch.isnan(views)[torch.from_numpy(unlabeled)].all()
+    assert moved / 8 > 1.0  # and the augmentation really moved them
+
+
+def test_videos_pair_by_view_name(tmp_path: Path) -> None:
+    names = ["s1_cam0.mp4", "s1_cam1.mp4", "s2_cam1.mp4", "s2_cam0.mp4"]
+    videos = [tmp_path / n for n in names]
+    assert group_videos_by_view(videos, ["cam0", "cam1"]) == [
+        [videos[0], videos[1]],
+        [videos[3], videos[2]],
+    ]
+    with pytest.raises(DataError, match="no video for view cam1"):
+        group_videos_by_view(videos[:1], ["cam0", "cam1"])
+    with pytest.raises(DataError, match="none of the view names"):
+        group_videos_by_view([tmp_path / "other.mp4"], ["cam0", "cam1"])
+
+
+def test_clips_are_the_same_moments_in_every_view(multiview_data: Path, tmp_path: Path) -> None:
+    videos = sorted((multiview_data / "videos").glob("*.mp4"))
+    sessions = group_videos_by_view(videos, VIEWS)
+    clips = MultiviewClips(sessions, (64, 64), 4, num_keypoints=5, length=3)
+    item = clips[0]
+    assert item["frames"].shape == (4, 3, 3, 64, 64) and item["scale"].shape == (15, 2)
+    # a view whose video is shorter is named
+    short = tmp_path / "short_cam1.mp4"
+    import av
+
+    with av.open(str(sessions[0][1])) as src, av.open(str(short), "w") as dst:
+        stream = dst.add_stream("libx264", rate=30)
+        stream.pix_fmt = "yuv420p"
+        for index, frame in enumerate(src.decode(video=0)):
+            if index == 0:
+                stream.height, stream.width = frame.height, frame.width
+            if index < 10:
+                for packet in stream.encode(frame.reformat(format="yuv420p")):
+                    dst.mux(packet)
+        for packet in stream.encode():
+            dst.mux(packet)
+    with pytest.raises(DataError, match="disagree in frame count.*short_cam1.mp4: 10"):
+        MultiviewClips([[sessions[0][0], short, sessions[0][2]]], (64, 64), 4, 6)
+
+
+def test_datamodule_trains_on_moments(multiview_data: Path) -> None:
+    cfg = _cfg(
+        multiview_data,
+        "data.image_resize_dims.height=64",
+        "data.image_resize_dims.width=64",
+        "model.losses_to_use=[pca_multiview]",
+        "dali.base.train.sequence_length=4",
+    )
+    data = PoseDataModule(cfg)
+    data.setup()
+    assert data.views == VIEWS and data.keypoint_names[0] == "nose"
+    batch, _, _ = next(iter(data.train_dataloader()))  # CombinedLoader: (batch, index, loader)
+    assert batch["labeled"]["image"].shape[1:] == (3, 3, 64, 64)
+    assert batch["unlabeled"]["frames"].shape == (4, 3, 3, 64, 64)
+    assert view_names(cfg) == VIEWS
+    assert pd.Series(data.split_of_rows()).isin(["train", "validation", "test"]).all()

@@ -1,0 +1,101 @@
+"""Lightning Pose's default multiview config trains here on the synthetic 3-camera data: with the
+calibration (3D augmentation and the reprojection loss), without it, and with pca_multiview."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pose.config import load_config
+from pose.pipeline import train
+from pose.predict import read_predictions
+from tests.conftest import PEER_CONFIGS, require
+
+VIEWS = ["cam0", "cam1", "cam2"]
+
+
+def _default_multiview(data: Path, *extra: str):
+    """LP's file with the data paths, csv_file and view_names of this data set; shortened to one
+    epoch at 64x64 from random init (its ViT weights are not downloadable here)."""
+    path = require(PEER_CONFIGS / "lightning-pose_config_default_multiview.yaml")
+    csvs = ",".join(f"CollectedData_{v}.csv" for v in VIEWS)
+    return load_config(
+        path,
+        [
+            f"data.data_dir={data}",
+            f"data.video_dir={data / 'videos'}",
+            f"data.csv_file=[{csvs}]",
+            f"data.view_names=[{','.join(VIEWS)}]",
+            "data.bbox_file=null",  # the file's own comment: delete it without bounding boxes
+            "model.backbone_pretrained=false",
+            "data.image_resize_dims.height=64",
+            "data.image_resize_dims.width=64",
+            "training.max_epochs=1",
+            "training.min_epochs=1",
+            "training.lr_scheduler_params.multisteplr.milestones=[]",
+            *extra,
+        ],
+    )
+
+
+def _log(out: Path) -> pd.DataFrame:
+    return pd.read_csv(out / "logs" / "metrics.csv")
+
+
+@pytest.mark.slow
+def test_default_multiview_config_trains_with_calibration(
+    multiview_data: Path, tmp_path: Path
+) -> None:
+    cfg = _default_multiview(multiview_data)
+    assert cfg.model.model_type == "heatmap_multiview_transformer" and cfg.training.imgaug_3d
+    out = tmp_path / "run"
+    metrics = train(cfg, out, progress_bar=False).metrics
+    log = _log(out)
+    assert log["train/supervised_reprojection_heatmap_mse_loss"].notna().any()
+    assert log["train/patch_mask_ratio"].dropna().tolist() == [
+        0.0
+    ]  # LP's curriculum: from epoch 40
+    for view in VIEWS:
+        preds = read_predictions(out / f"predictions_{view}.csv")
+        assert len(preds) == 24 and str(preds.index[0]).startswith(f"labeled-data/poses_{view}/")
+        assert metrics["pixel_error_by_view"][view]["train"] > 0
+    saved = json.loads((out / "metrics.json").read_text())
+    assert set(saved["pixel_error_by_view"]) == set(VIEWS)
+
+
+@pytest.mark.slow
+def test_default_multiview_config_trains_without_calibration(
+    multiview_data: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(multiview_data, data)
+    (data / "calibration.toml").unlink()
+    out = tmp_path / "run"
+    train(_default_multiview(data), out, progress_bar=False)
+    log = _log(out)
+    # nothing to triangulate with: no reprojection loss, no 3D augmentation (as Lightning Pose)
+    assert "train/supervised_reprojection_heatmap_mse_loss" not in log.columns
+    assert log["train/loss_epoch"].notna().any()
+
+
+@pytest.mark.slow
+def test_default_multiview_config_trains_with_pca_multiview(
+    multiview_data: Path, tmp_path: Path
+) -> None:
+    cfg = _default_multiview(
+        multiview_data,
+        "model.losses_to_use=[pca_multiview]",
+        "dali.base.train.sequence_length=4",
+        "training.patch_mask.init_epoch=0",
+        "training.patch_mask.init_ratio=0.25",
+    )
+    out = tmp_path / "run"
+    train(cfg, out, progress_bar=False)
+    log = _log(out)
+    terms = log["train/pca_multiview_loss"].dropna()
+    assert len(terms) == 1 and float(terms.iloc[0]) > 0  # a random model's views disagree
+    assert log["train/patch_mask_ratio"].dropna().tolist() == [0.25]
