@@ -87,3 +87,15 @@ def flat_predictions(frame: pd.DataFrame) -> pd.DataFrame:
     ]
     flat.index.name = "image"
     return flat
+
+
+def points_3d_frame(
+    index: Sequence[str], keypoint_names: Sequence[str], xyz: np.ndarray, scorer: str = SCORER
+) -> pd.DataFrame:
+    """Triangulated keypoints ``[N, K, 3]`` (the calibration's world units) in the same 3-row layout
+    with coords x, y, z (NaN where fewer than two views saw a keypoint)."""
+    n, k = xyz.shape[:2]
+    columns = pd.MultiIndex.from_product(
+        [[scorer], list(keypoint_names), ["x", "y", "z"]], names=["scorer", "bodyparts", "coords"]
+    )
+    return pd.DataFrame(np.asarray(xyz).reshape(n, k * 3), index=list(index), columns=columns)

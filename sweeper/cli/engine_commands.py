@@ -22,6 +22,7 @@ from sweeper.cli.app import (
 
 if TYPE_CHECKING:
     from pose.config import PoseConfig
+    from pose.predict.images import TrainedModel
 
 
 def _print_warnings(cfg: PoseConfig) -> None:
@@ -84,6 +85,60 @@ def _calibration_line(cfg: PoseConfig) -> str:
             "no calibration (data.camera_params_file, or calibration.toml in data.data_dir)" + off
         )
     return f"calibrated by {path.name}" + (f": {', '.join(uses)}" if uses else "")
+
+
+def _predict_multiview(
+    trained: TrainedModel, files: list[Path], out: Path, reader: str, save_video: bool
+) -> None:
+    """A multiview model: synchronized sets paired by view name, one CSV per view, 3D with the
+    calibration the model was trained with (when its data is still there)."""
+    import functools
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from pose.data.multiview import load_rig
+    from pose.data.multiview_labels import view_names
+    from pose.predict.multiview_video import predict_multiview_videos, session_name
+    from pose.video.readers import open_video
+    from pose.video_files import group_videos_by_view
+
+    views = view_names(trained.cfg)
+    sessions = group_videos_by_view(files, views)
+    try:
+        rig = load_rig(trained.cfg)
+    except PoseError as err:
+        rig = None
+        console.print(f"[dim]3D keypoints left out: {escape(str(err))}[/dim]")
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        for session in sessions:
+            name = session_name(session, views)
+            total = open_video(session[0], reader).info.frame_count_hint or None
+            task = progress.add_task(name, total=total)
+            done = predict_multiview_videos(
+                trained,
+                session,
+                out,
+                rig=rig,
+                reader=reader,
+                save_video=save_video,
+                session=name,
+                on_batch=functools.partial(progress.advance, task),
+            )
+            progress.remove_task(task)
+            console.print(
+                f"{escape(name)}: {done.frames} frames x {len(views)} views -> "
+                + ", ".join(escape(str(c)) for c in done.csvs)
+            )
+            if done.csv_3d is not None:
+                console.print(f"  3D keypoints: {escape(str(done.csv_3d))}")
+            for video in done.labeled_videos:
+                console.print(f"  labeled video: {escape(str(video))}")
 
 
 @command()
@@ -286,6 +341,11 @@ def predict(
             console.print(f"[dim]label-free video metrics left out: {escape(str(err))}[/dim]")
     for warning in left_out:  # a PCA too few labels can fit: one dim line, not a Python warning
         console.print(f"[dim]{escape(str(warning.message))}[/dim]")
+    from pose.data.multiview_labels import is_multiview
+
+    if is_multiview(trained.cfg):
+        _predict_multiview(trained, files, out, reader, save_video)
+        return
     failed = 0
     with Progress(
         TextColumn("{task.description}"),

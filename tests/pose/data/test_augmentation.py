@@ -197,7 +197,10 @@ def test_dlc_mv_keeps_pixels_where_they_are() -> None:
     becomes ``dlc-mv`` (Lightning Pose's rule), which drops rotation, elastic warps and crops."""
     from pose.data.augmentation import GEOMETRIC, build_augmenter
 
-    names = {type(a).__name__ for a in build_augmenter("dlc", multiview_3d=True).get_all_children(flat=True)}
+    names = {
+        type(a).__name__
+        for a in build_augmenter("dlc", multiview_3d=True).get_all_children(flat=True)
+    }
     assert not names & (GEOMETRIC | {"Affine"}) and "CoarseDropout" in names
     plain = {type(a).__name__ for a in build_augmenter("dlc").get_all_children(flat=True)}
     assert {"Rotate", "ElasticTransformation", "CropAndPad"} <= plain

@@ -65,6 +65,16 @@ def test_default_multiview_config_trains_with_calibration(
         assert metrics["pixel_error_by_view"][view]["train"] > 0
     saved = json.loads((out / "metrics.json").read_text())
     assert set(saved["pixel_error_by_view"]) == set(VIEWS)
+    # the labeled moments triangulated, and LP's predict_vids_after_training: one CSV per view + 3D
+    points = pd.read_csv(out / "predictions_3d.csv", header=[0, 1, 2], index_col=0)
+    assert points.shape == (24, 3 * len(cfg.data.keypoint_names)) and points.notna().any().any()
+    assert saved["videos"]["synthetic"] == {
+        "frames": 16,
+        "views": [f"synthetic_{v}.mp4" for v in VIEWS],
+    }
+    for view in VIEWS:
+        assert len(read_predictions(out / "video_preds" / f"synthetic_{view}.csv")) == 16
+    assert len(pd.read_csv(out / "video_preds" / "synthetic_3d.csv", header=[0, 1, 2])) == 16
 
 
 @pytest.mark.slow

@@ -355,3 +355,56 @@ def test_predict_videos_from_a_training_output(
     assert code == 2 and "nope.mp4: file not found" in err and len(err.strip().splitlines()) == 1
     code, _, err = cli(monkeypatch, capsys, "predict", tmp_path, video)
     assert code == 2 and "config.yaml not found" in err
+
+
+MULTIVIEW_FAST = [
+    "data.image_resize_dims.height=64",
+    "data.image_resize_dims.width=64",
+    "training.max_epochs=1",
+    "training.min_epochs=1",
+    "training.lr_scheduler_params.multisteplr.milestones=[]",
+    "training.num_workers=0",
+]
+
+
+@pytest.mark.slow
+def test_predict_synchronized_videos_with_a_multiview_model(
+    multiview_data: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    run = tmp_path / "run"
+    code, _, err = cli(
+        monkeypatch,
+        capsys,
+        "train",
+        multiview_data / "config.yaml",
+        *overrides(*MULTIVIEW_FAST),
+        "--output-dir",
+        run,
+    )
+    assert code == 0, err
+    videos = multiview_data / "videos"
+    code, out, err = cli(monkeypatch, capsys, "predict", run, videos, "--save-video")
+    assert code == 0, err
+    assert "synthetic: 16 frames x 3 views" in " ".join(out.split())
+    keypoints = yaml.safe_load((run / "config.yaml").read_text())["data"]["keypoint_names"]
+    for view in ("cam0", "cam1", "cam2"):
+        preds = read_predictions(run / "video_preds" / f"synthetic_{view}.csv")
+        assert preds.shape == (16, 3 * len(keypoints))
+        labeled = run / "video_preds" / "labeled_videos" / f"synthetic_{view}_labeled.mp4"
+        assert labeled.stat().st_size > 0
+    points = pd.read_csv(run / "video_preds" / "synthetic_3d.csv", header=[0, 1, 2], index_col=0)
+    assert points.shape == (16, 3 * len(keypoints))
+    assert {c[2] for c in points.columns} == {"x", "y", "z"}
+
+    # a view with fewer frames than the others is one line naming the videos, exit code 2
+    short = tmp_path / "short"
+    short.mkdir()
+    for view in ("cam0", "cam1", "cam2"):
+        (short / f"s_{view}.mp4").write_bytes((videos / f"synthetic_{view}.mp4").read_bytes())
+    longer = require(MIRROR_MOUSE / "videos" / "test_vid.mp4")  # 994 frames
+    (short / "s_cam1.mp4").write_bytes(longer.read_bytes())
+    code, _, err = cli(monkeypatch, capsys, "predict", run, short)
+    assert code == 2 and "disagree in frame count" in err and "s_cam1.mp4" in err
+    assert len(err.strip().splitlines()) == 1
+    code, _, err = cli(monkeypatch, capsys, "predict", run, short / "s_cam0.mp4")
+    assert code == 2 and "no video for view cam1, cam2" in err
