@@ -176,7 +176,6 @@ def one_run(
     config: Path, truth: Truth, settings: Settings, variant: str, seed: int, threads: int
 ) -> Run:
     import pandas as pd
-    import torch
 
     from pose.config import load_config
     from pose.pipeline import train
@@ -246,7 +245,7 @@ def main() -> None:
     )
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
-    from pose.data.synthetic_multiview import make_multiview_example_dataset
+    from pose.data.synthetic_multiview import make_multiview_example_dataset, view_names
 
     settings = Settings(
         args.epochs,
@@ -266,7 +265,7 @@ def main() -> None:
         config = make_multiview_example_dataset(
             Path(tmp) / "data", views=args.views, n_frames=args.frames, n_video_frames=8, seed=0
         )
-        truth = read_truth(config.parent, [f"cam{v}" for v in range(args.views)])
+        truth = read_truth(config.parent, view_names(args.views))
         with ProcessPoolExecutor(args.jobs) as pool:
             futures = {
                 job: pool.submit(one_run, config, truth, settings, *job, threads) for job in jobs
