@@ -55,11 +55,26 @@ def video_dir_videos(
     return videos
 
 
+def _tokens(stem: str) -> list[str]:
+    return stem.replace("-", "_").replace(".", "_").split("_")
+
+
 def _view_of(stem: str, views: Sequence[str]) -> list[str]:
     """The views whose name is a ``_``/``-``/``.``-separated token of ``stem`` (else a substring)."""
-    tokens = set(stem.replace("-", "_").replace(".", "_").split("_"))
+    tokens = set(_tokens(stem))
     exact = [v for v in views if v in tokens]
     return exact or [v for v in views if v in stem]
+
+
+def session_of(stem: str, view: str) -> str:
+    """``stem`` without its view: the last token equal to ``view`` dropped (``laptop_top`` ->
+    ``laptop``), else the first occurrence of it."""
+    tokens = _tokens(stem)
+    if view in tokens:
+        at = len(tokens) - 1 - tokens[::-1].index(view)
+        rest = tokens[:at] + tokens[at + 1 :]
+        return "_".join(rest) or "session"
+    return stem.replace(view, "", 1).strip("_-.") or "session"
 
 
 def group_videos_by_view(videos: Sequence[Path], views: Sequence[str]) -> list[list[Path]]:
@@ -77,7 +92,7 @@ def group_videos_by_view(videos: Sequence[Path], views: Sequence[str]) -> list[l
                 "name each camera's video after its view, e.g. session1_" + views[0] + video.suffix
             )
         view = found[0]
-        session = video.stem.replace(view, "", 1).strip("_-.") or "session"
+        session = session_of(video.stem, view)
         if view in sessions.setdefault(session, {}):
             raise DataError(
                 f"videos {sessions[session][view]} and {video}: both are view {view} of session "

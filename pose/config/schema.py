@@ -77,7 +77,8 @@ class PatchMaskConfig:
 class TrainingConfig:
     imgaug: Any = "dlc"
     imgaug_hflip: bool = False
-    imgaug_3d: bool = False
+    # multiview: 3D augmentation when the rig is calibrated; null (absent) means on, as in Lightning Pose
+    imgaug_3d: bool | None = None
     train_batch_size: int = 16
     val_batch_size: int = 32
     test_batch_size: int = 32

@@ -115,6 +115,14 @@ def _check_data(c: _Checker, cfg: PoseConfig) -> None:
         c.fail("data.view_names", f"one name per csv file ({len(csv)})", d.view_names)
     if isinstance(csv, list):
         c.check(len(csv) >= 2, "data.csv_file", "one label file per camera, two or more", csv)
+        matches = d.mirrored_column_matches
+        c.check(
+            not (isinstance(matches, list) and any(isinstance(m, list) for m in matches)),
+            "data.mirrored_column_matches",
+            "with one label file per camera, a flat list of the keypoint columns every camera sees "
+            "(e.g. [0, 2, 3]); lists per view are for one file holding mirrored views",
+            matches,
+        )
         names = d.view_names or []
         c.check(len(set(names)) == len(names), "data.view_names", "unique camera names", names)
     if isinstance(d.bbox_file, list) and isinstance(csv, list):

@@ -86,6 +86,9 @@ def check_multiview_images(cfg: PoseConfig) -> MultiviewLabels:
     views = load_checked_multiview_labels(cfg)
     for path, paths in zip(views.csv_paths, views.image_paths, strict=True):
         _check_images_exist(Path(cfg.data.data_dir), path, paths)
+    from pose.data.multiview import load_rig  # aniposelib and torch: multiview configs only
+
+    load_rig(cfg, for_training=True)  # a calibration that is needed, readable, with every view
     return views
 
 

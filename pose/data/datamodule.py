@@ -48,11 +48,15 @@ class PoseDataModule(L.LightningDataModule):
         cfg: PoseConfig,
         context_offsets: tuple[int, ...] | None = None,
         augment_3d: Augment3D | None = None,
+        consistent_views: bool = False,
     ) -> None:
         super().__init__()
         self.cfg = cfg
         self.context_offsets = context_offsets
         self.augment_3d = augment_3d
+        # the views must stay one calibrated scene (3D augmentation, the reprojection loss): the 2D
+        # pipeline then never moves pixels
+        self.consistent_views = consistent_views or augment_3d is not None
         self._ready = False
 
     def setup(self, stage: str | None = None) -> None:
@@ -101,7 +105,7 @@ class PoseDataModule(L.LightningDataModule):
             Path(self.cfg.data.data_dir), views, self.cfg.data.image_resize_dims.hw
         )
         seed = t.rng_seed_data_pt
-        augmenter = build_augmenter(t.imgaug, multiview_3d=self.augment_3d is not None)
+        augmenter = build_augmenter(t.imgaug, multiview_3d=self.consistent_views)
         self.train_set = MultiviewDataset(
             cache, views, self.splits.train, augmenter, seed, self.augment_3d
         )

@@ -19,6 +19,7 @@ from pose.data.heatmaps import rescale_pixels
 from pose.data.multiview_labels import (
     MultiviewLabels,
     calibration_file,
+    check_calibration_needs,
     is_multiview,
     view_names,
 )
@@ -43,12 +44,15 @@ class CalibratedAugment3D:
         return augment_views_3d(keypoints, self.rig, rng)
 
 
-def load_rig(cfg: PoseConfig) -> CameraRig | None:
+def load_rig(cfg: PoseConfig, for_training: bool = False) -> CameraRig | None:
     """The calibration of a multiview config's cameras (:func:`calibration_file`), views in
-    ``data.view_names`` order; None for one camera or when there is no calibration."""
+    ``data.view_names`` order; None for one camera or when there is no calibration. For training,
+    a config whose 3D augmentation or reprojection loss needs one and finds none is an error."""
     if not is_multiview(cfg):
         return None
     path = calibration_file(cfg)
+    if for_training:
+        check_calibration_needs(cfg, path)
     return None if path is None else load_calibration(path, view_names(cfg))
 
 
@@ -136,15 +140,17 @@ class MultiviewDataset(Dataset):
         self, row: int, images: np.ndarray, scale: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Move the labels in 3D and warp each view's resized image by its view's affine (given in
-        original pixels: ``A_resized = S^-1 A S`` with ``S`` the view's resize factors)."""
+        original pixels: ``A_resized = P^-1 A P``, ``P`` mapping resized to original pixels)."""
         assert self.augment_3d is not None
         new_keypoints, affines = self.augment_3d(self.labels.keypoints[row], self.rng)
         height, width = images.shape[1:3]
         warped = []
         for v, image in enumerate(images):
-            s = np.diag([scale[v, 0], scale[v, 1], 1.0])
+            # resized pixel r and original pixel o: o = (r + 0.5) * s - 0.5, i.e. o = P r
+            sx, sy = scale[v]
+            p = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
             a = np.vstack([affines[v], [0.0, 0.0, 1.0]])
-            resized = (np.linalg.inv(s) @ a @ s)[:2]
+            resized = (np.linalg.inv(p) @ a @ p)[:2]
             warped.append(
                 cv2.warpAffine(
                     image,

@@ -112,6 +112,35 @@ def read_multiview_labels(cfg: PoseConfig) -> MultiviewLabels:
     )
 
 
+def reprojection_loss_on(cfg: PoseConfig) -> bool:
+    """Lightning Pose's rule: ``supervised_reprojection_heatmap_mse`` is on when its
+    ``log_weight`` is a number (its default multiview config sets 3.0)."""
+    return cfg.losses.supervised_reprojection_heatmap_mse.log_weight is not None
+
+
+def augments_in_3d(cfg: PoseConfig, calibrated: bool) -> bool:
+    """3D augmentation: with a calibration, unless ``training.imgaug_3d`` is false."""
+    return calibrated and cfg.training.imgaug_3d is not False
+
+
+def check_calibration_needs(cfg: PoseConfig, calibration: Path | None) -> None:
+    """What needs a calibration has one: ``training.imgaug_3d: true`` and the reprojection loss
+    (Lightning Pose refuses both without camera parameters)."""
+    if calibration is not None:
+        return
+    where = "set data.camera_params_file or put calibration.toml in data.data_dir"
+    if cfg.training.imgaug_3d is True:
+        raise DataError(
+            f"config key 'training.imgaug_3d': 3D augmentation needs the cameras' calibration ({where}), "
+            "or set it to false"
+        )
+    if reprojection_loss_on(cfg):
+        raise DataError(
+            "config key 'losses.supervised_reprojection_heatmap_mse.log_weight': the reprojection "
+            f"loss needs the cameras' calibration ({where}), or set it to null"
+        )
+
+
 def calibration_file(cfg: PoseConfig) -> Path | None:
     """The camera calibration of a multiview config: ``data.camera_params_file`` (an Anipose TOML,
     relative to ``data.data_dir`` unless absolute), else ``calibration.toml`` in ``data.data_dir``
@@ -126,7 +155,15 @@ def calibration_file(cfg: PoseConfig) -> Path | None:
             return _single_calibration_of_table(path, data_dir)
         return path
     found = data_dir / "calibration.toml"
-    return found if found.is_file() else None
+    if found.is_file():
+        return found
+    sessions = data_dir / "calibrations"
+    if sessions.is_dir() and any(sessions.glob("*.toml")):
+        raise DataError(
+            f"{sessions}: one calibration per session is not supported yet; give one calibration "
+            "for all sessions as data.camera_params_file or calibration.toml in data.data_dir"
+        )
+    return None
 
 
 def _single_calibration_of_table(path: Path, data_dir: Path) -> Path:

@@ -157,6 +157,15 @@ class UnlabeledClips(Dataset):
         return {"frames": frames, "scale": segment.scale}
 
 
+def _same_length(counts: Sequence[int], videos: Sequence[Path]) -> None:
+    if len(set(counts)) > 1:
+        detail = ", ".join(f"{p.name}: {n}" for p, n in zip(videos, counts, strict=True))
+        raise DataError(
+            f"synchronized videos disagree in frame count ({detail}); every view of a session "
+            "must hold the same moments"
+        )
+
+
 class MultiviewClips(Dataset):
     """:class:`UnlabeledClips` for synchronized cameras: each item is the same ``clip_frames``
     consecutive moments of every view, ``frames`` ``[F, V, 3, H, W]``, and ``scale`` ``[V * K, 2]``
@@ -177,6 +186,8 @@ class MultiviewClips(Dataset):
         budget_bytes: int = DEFAULT_BUDGET_BYTES,
     ) -> None:
         views = len(sessions[0])
+        for session in sessions:  # from the headers, before anything is decoded
+            _same_length([open_video(p).info.frame_count_hint for p in session], session)
         segment = max(256, 4 * clip_frames)
         self.caches = [
             VideoFrameCache(
@@ -184,19 +195,17 @@ class MultiviewClips(Dataset):
             )
             for v in range(views)
         ]
-        layouts = [
-            [(s.video, s.first_frame, len(s.frames)) for s in c.segments] for c in self.caches
-        ]
-        for session in sessions:
-            counts = [
-                sum(n for video, _, n in layout if video == path)
-                for layout, path in zip(layouts, session, strict=True)
+        # equal lengths keep the same blocks of every view; check what was kept, block by block
+        for index, session in enumerate(sessions):
+            of_video = [
+                [(s.first_frame, len(s.frames)) for s in c.segments if s.video == path]
+                for c, path in zip(self.caches, session, strict=True)
             ]
-            if len(set(counts)) > 1:
-                detail = ", ".join(f"{p.name}: {n}" for p, n in zip(session, counts, strict=True))
-                raise DataError(
-                    f"synchronized videos disagree in frame count ({detail}); every view of a "
-                    "session must hold the same moments"
+            if any(blocks != of_video[0] for blocks in of_video[1:]):
+                _same_length([sum(n for _, n in blocks) for blocks in of_video], session)
+                raise DataError(  # same totals, different blocks: a container misstated its length
+                    f"synchronized videos {', '.join(p.name for p in session)} (session {index}) "
+                    "decoded to different frames; re-encode them with their true frame counts"
                 )
         self.clip_frames = clip_frames
         self.num_keypoints = num_keypoints

@@ -1,9 +1,10 @@
 """One ViT over the patch tokens of every camera view at once, so attention relates views.
 
 Each view is patch-embedded with its position embedding as a single image would be, a learned view
-embedding is added to its patches, and the views' patches (with one set of class/register tokens)
-form one sequence through the ViT's blocks. RoPE ViTs (DINOv3, timm's ``Eva``) give every view the
-same 2D patch positions. Lightning Pose's multiview transformer does the same with its ViTs.
+embedding is added to its patches, and the views' patches form one sequence through the ViT's
+blocks, as in Lightning Pose's multiview transformer. Unlike it, one set of the ViT's class/register
+tokens stays in the sequence (DINOv2/v3 were trained with them; Lightning Pose drops the class
+token). RoPE ViTs (DINOv3, timm's ``Eva``) give every view the same 2D patch positions.
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ JOINT_VIEW_CLASSES = ("VisionTransformer", "Eva")
 
 def supports_joint_views(backbone: Backbone) -> bool:
     """True for ViT backbones whose patch tokens can be encoded across views."""
-    return backbone.readout == "tokens" and type(backbone.model).__name__ in JOINT_VIEW_CLASSES
+    model = backbone.model
+    return (
+        backbone.readout == "tokens"
+        and type(model).__name__ in JOINT_VIEW_CLASSES
+        and not getattr(model, "rope_mixed", False)  # one rope per block: not tiled here
+    )
 
 
 def encode_views_jointly(backbone: Backbone, images: Tensor, view_embeddings: Tensor) -> Tensor:

@@ -25,6 +25,7 @@ from pose.predict.video import PREDICTIONS_DIR, _prefetch, predict_batch_size, t
 from pose.train.precision import autocast
 from pose.video.labeled import write_labeled_video
 from pose.video.readers import open_video
+from pose.video_files import session_of
 
 
 @dataclass
@@ -144,10 +145,22 @@ def predict_multiview_videos(
     return MultiviewPrediction(paths, n, csvs, csv_3d, labeled)
 
 
+def check_synchronized(sessions: Sequence[Sequence[Path]], reader: str = "auto") -> None:
+    """Every session's views claim the same frame count (their headers), before any is predicted;
+    a set that disagrees is a :class:`DataError` naming the videos and their counts."""
+    for session in sessions:
+        counts = [open_video(p, reader).info.frame_count_hint for p in session]
+        if len(set(counts)) > 1:
+            detail = ", ".join(f"{p.name}: {n}" for p, n in zip(session, counts, strict=True))
+            raise DataError(
+                f"synchronized videos disagree in frame count ({detail}); every view of a "
+                "session must hold the same moments"
+            )
+
+
 def session_name(videos: Sequence[Path], views: Sequence[str]) -> str:
     """The session a synchronized set names: its first video's stem without the view name."""
-    stem = videos[0].stem
-    return stem.replace(views[0], "", 1).strip("_-.") or "session"
+    return session_of(videos[0].stem, views[0])
 
 
 def predict_sessions(
@@ -165,8 +178,10 @@ def predict_sessions(
     from pose.video_files import group_videos_by_view
 
     views = view_names(trained.cfg)
+    sessions = group_videos_by_view(videos, views)
+    check_synchronized(sessions, reader)
     out = {}
-    for session in group_videos_by_view(videos, views):
+    for session in sessions:
         name = session_name(session, views)
         out[name] = predict_multiview_videos(
             trained,

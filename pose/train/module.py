@@ -113,7 +113,8 @@ class PoseLightningModule(L.LightningModule):
                 batch_size=batch_size,
                 sync_dist=True,
             )
-            loss = loss + self.reprojection.weight * term
+            # annealed as Lightning Pose anneals it, with the unsupervised losses
+            loss = loss + self.unsupervised_importance * self.reprojection.weight * term
         if unlabeled is not None:
             self.log(
                 "train/supervised_loss",

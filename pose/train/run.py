@@ -26,7 +26,9 @@ from lightning.pytorch.strategies import DDPStrategy
 from pose.config import PoseConfig, check_keypoint_references, save_config, untrainable_reason
 from pose.data import PoseDataModule
 from pose.data.multiview import CalibratedAugment3D, load_rig
+from pose.data.multiview_labels import augments_in_3d, reprojection_loss_on
 from pose.errors import ConfigError, WeightsError
+from pose.geometry import CameraRig
 from pose.losses.reprojection import ReprojectionHeatmapLoss
 from pose.losses.unsupervised import build_unsupervised_losses
 from pose.models import MODEL_TYPES, PoseModel, build_model_for
@@ -107,7 +109,7 @@ def _check_output_dir(output_dir: Path) -> None:
 
 
 def _callbacks(
-    cfg: PoseConfig, ckpt_dir: Path, has_val: bool
+    cfg: PoseConfig, ckpt_dir: Path, has_val: bool, annealed: bool, masks_patches: bool
 ) -> tuple[ModelCheckpoint, list[Callback]]:
     """The best-weights checkpoint callback, and the other callbacks the config asks for."""
     t = cfg.training
@@ -141,11 +143,11 @@ def _callbacks(
             EarlyStopping(monitor="val/loss", mode="min", patience=t.early_stop_patience)
         )
     mask = t.patch_mask
-    if mask.final_ratio > 0:
+    if masks_patches and mask.final_ratio > 0:
         callbacks.append(
             PatchMasking(mask.init_epoch, mask.final_epoch, mask.init_ratio, mask.final_ratio)
         )
-    if cfg.model.losses_to_use:
+    if annealed:
         a = cfg.callbacks.anneal_weight
         callbacks.append(
             AnnealWeight(a.init_val, a.increase_factor, a.final_val, a.freeze_until_epoch)
@@ -189,6 +191,22 @@ def _score_start(
     )
 
 
+def _reprojection_loss(
+    cfg: PoseConfig, model: PoseModel, rig: CameraRig | None
+) -> ReprojectionHeatmapLoss | None:
+    """Lightning Pose's ``supervised_reprojection_heatmap_mse`` on a calibrated multiview model
+    with heatmaps, when its ``log_weight`` is set."""
+    if rig is None or not reprojection_loss_on(cfg):
+        return None
+    if model.heatmap_hw is None:
+        raise ConfigError(
+            "config key 'losses.supervised_reprojection_heatmap_mse.log_weight': the reprojection "
+            f"loss compares heatmaps, which {model.model_type} has none of; set it to null"
+        )
+    weight = cfg.losses.supervised_reprojection_heatmap_mse.log_weight
+    return ReprojectionHeatmapLoss(rig.to_tensors(), model.kind.stride, float(weight or 0.0))
+
+
 def _devices(accelerator: str, num_gpus: int) -> int:
     """Processes to train in: one per GPU asked for (DDP when more than one), else one."""
     return num_gpus if accelerator == "gpu" else 1
@@ -212,10 +230,12 @@ def fit(
     if reason:
         raise ConfigError(reason)
     _check_output_dir(output_dir)
-    rig = load_rig(cfg)  # multiview: the calibration, when there is one
-    augment_3d = CalibratedAugment3D(rig) if rig is not None and cfg.training.imgaug_3d else None
+    rig = load_rig(cfg, for_training=True)  # multiview: the calibration, when there is one
+    augment_3d = CalibratedAugment3D(rig) if rig is not None and augments_in_3d(cfg, True) else None
     kind = MODEL_TYPES.get(cfg.model.model_type)
-    datamodule = PoseDataModule(cfg, kind.context_offsets, augment_3d)
+    datamodule = PoseDataModule(
+        cfg, kind.context_offsets, augment_3d, rig is not None and reprojection_loss_on(cfg)
+    )
     datamodule.setup()
     _resolve_keypoints(cfg, datamodule.keypoint_names)
     check_keypoint_references(cfg)  # column indices against the CSV's keypoints, when unnamed
@@ -239,12 +259,7 @@ def fit(
     unsupervised = build_unsupervised_losses(
         cfg, datamodule.labels.keypoints[datamodule.splits.train]
     )
-    reprojection_weight = cfg.losses.supervised_reprojection_heatmap_mse.log_weight
-    reprojection = (
-        ReprojectionHeatmapLoss(rig.to_tensors(), model.kind.stride, reprojection_weight)
-        if rig is not None and reprojection_weight is not None and not kind.single_view
-        else None
-    )
+    reprojection = _reprojection_loss(cfg, model, rig)
     module = PoseLightningModule(
         model, cfg, channels_last=True, unsupervised=unsupervised, reprojection=reprojection
     )
@@ -254,7 +269,9 @@ def fit(
     ckpt_dir = output_dir / "checkpoints"
     has_val = len(datamodule.splits.validation) > 0
     timer = ThroughputTimer()
-    best_model, callbacks = _callbacks(cfg, ckpt_dir, has_val)
+    # the unsupervised losses and the reprojection loss ramp in (callbacks.anneal_weight)
+    annealed = bool(cfg.model.losses_to_use) or reprojection is not None
+    best_model, callbacks = _callbacks(cfg, ckpt_dir, has_val, annealed, kind.masks_patches)
     length: dict[str, Any] = (
         {"max_steps": t.max_steps, "min_steps": t.min_steps, "max_epochs": -1}
         if t.step_based

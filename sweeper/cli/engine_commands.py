@@ -70,20 +70,17 @@ def train(
 
 def _calibration_line(cfg: PoseConfig) -> str:
     """What a multiview config's calibration turns on (3D augmentation, the reprojection loss)."""
-    from pose.data.multiview_labels import calibration_file
+    from pose.data.multiview_labels import augments_in_3d, calibration_file, reprojection_loss_on
 
-    path = calibration_file(cfg)
-    uses = []
-    if cfg.training.imgaug_3d:
-        uses.append("3D augmentation (training.imgaug_3d)")
-    weight = cfg.losses.supervised_reprojection_heatmap_mse.log_weight
-    if weight is not None and cfg.model.model_type == "heatmap_multiview_transformer":
-        uses.append(f"the reprojection loss (log_weight {weight:g})")
+    path = calibration_file(cfg)  # check_data has read it: every view is in it
     if path is None:
-        off = f": {' and '.join(uses)} stay off" if uses else ""
-        return (
-            "no calibration (data.camera_params_file, or calibration.toml in data.data_dir)" + off
-        )
+        return "no calibration (data.camera_params_file, or calibration.toml in data.data_dir)"
+    uses = []
+    if augments_in_3d(cfg, True):
+        uses.append("3D augmentation (training.imgaug_3d)")
+    if reprojection_loss_on(cfg):
+        weight = cfg.losses.supervised_reprojection_heatmap_mse.log_weight
+        uses.append(f"the reprojection loss (log_weight {weight:g})")
     return f"calibrated by {path.name}" + (f": {', '.join(uses)}" if uses else "")
 
 
@@ -98,12 +95,17 @@ def _predict_multiview(
 
     from pose.data.multiview import load_rig
     from pose.data.multiview_labels import view_names
-    from pose.predict.multiview_video import predict_multiview_videos, session_name
+    from pose.predict.multiview_video import (
+        check_synchronized,
+        predict_multiview_videos,
+        session_name,
+    )
     from pose.video.readers import open_video
     from pose.video_files import group_videos_by_view
 
     views = view_names(trained.cfg)
     sessions = group_videos_by_view(files, views)
+    check_synchronized(sessions, reader)  # every set, before any is written
     try:
         rig = load_rig(trained.cfg)
     except PoseError as err:
@@ -331,8 +333,12 @@ def predict(
     with tempfile.TemporaryDirectory(prefix="sweeper-model-") as tmp:
         config, checkpoint = resolve_model(model, tracking_uri or default_tracking_uri(), Path(tmp))
         trained = load_trained(config, checkpoint)
+    from pose.data.multiview_labels import is_multiview
     from pose.predict.label_free import LabelFreeMetrics
 
+    if is_multiview(trained.cfg):
+        _predict_multiview(trained, files, out, reader, save_video)
+        return
     with warnings.catch_warnings(record=True) as left_out:
         warnings.simplefilter("always")
         try:  # the PCAs need the training labels: a model moved off its data predicts without them
@@ -341,11 +347,6 @@ def predict(
             console.print(f"[dim]label-free video metrics left out: {escape(str(err))}[/dim]")
     for warning in left_out:  # a PCA too few labels can fit: one dim line, not a Python warning
         console.print(f"[dim]{escape(str(warning.message))}[/dim]")
-    from pose.data.multiview_labels import is_multiview
-
-    if is_multiview(trained.cfg):
-        _predict_multiview(trained, files, out, reader, save_video)
-        return
     failed = 0
     with Progress(
         TextColumn("{task.description}"),

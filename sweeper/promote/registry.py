@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import yaml
 from mlflow import MlflowClient
 from mlflow.entities import LoggedModelOutput, Run
 from mlflow.exceptions import MlflowException
@@ -140,6 +141,13 @@ def promote_best(
             config, checkpoint = resolve_model(f"runs:/{run_id}", tracking_uri, Path(tmp))
         except SweepError as err:
             raise SweepError(f"trial {best.number}: {err}") from None
+        csv_file = (yaml.safe_load(config.read_text()) or {}).get("data", {}).get("csv_file")
+        if isinstance(csv_file, list):
+            raise SweepError(
+                f"trial {best.number} is a multiview model ({len(csv_file)} cameras): its pyfunc "
+                "predicts single images, so multiview models cannot be promoted yet; predict its "
+                f"videos with `sweeper predict runs:/{run_id} VIDEO_DIR`"
+            )
         model_id = _log_pyfunc(client, run, config, checkpoint, tags)
     try:
         # the version records the run through the logged model's source_run_id

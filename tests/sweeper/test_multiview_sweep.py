@@ -73,3 +73,8 @@ def test_sweep_over_transformer_backbones_is_tracked(
         assert "val/pixel_error" in run.data.metrics
         files = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"predictions_cam0.csv", "predictions_cam2.csv", "config.yaml"} <= files
+        assert "predictions_3d.csv" in files  # calibrated: the labeled moments in 3D
+    # the pyfunc predicts single images: a multiview model is refused in one line, nothing registered
+    code, _, err = cli(monkeypatch, capsys, "promote", "rig", "--model-name", "rig-model")
+    assert code == 2 and "multiview model" in err and len(err.strip().splitlines()) == 1
+    assert not client.search_registered_models(filter_string="name='rig-model'")

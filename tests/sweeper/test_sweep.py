@@ -379,8 +379,9 @@ def test_ctrl_c_marks_the_running_trial_and_exits_130(sweep_data: Path, tmp_path
                 trials = _study(root, "stopped").trials
             except KeyError:
                 continue
-            if trials and trials[0].state == TrialState.RUNNING:
-                time.sleep(2.0)  # let it train for a moment (60 epochs take far longer)
+            # the trial's child is past its start-up (where it begins ignoring Ctrl-C, which is the
+            # sweep's) once it has reported an epoch; a trial is RUNNING from the moment it is asked
+            if trials and trials[0].state == TrialState.RUNNING and trials[0].intermediate_values:
                 break
         os.killpg(sweep.pid, signal.SIGINT)
         out, err = sweep.communicate(timeout=120)

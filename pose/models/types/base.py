@@ -33,6 +33,8 @@ class ModelType(ABC):
     multi_view: ClassVar[bool] = True
     # backbone readouts it can use (see ``BackboneSpec.readout``); None for any
     backbone_readouts: ClassVar[tuple[str, ...] | None] = None
+    # whether ``training.patch_mask`` applies (Lightning Pose masks its multiview transformer only)
+    masks_patches: ClassVar[bool] = False
 
     def __init__(
         self,

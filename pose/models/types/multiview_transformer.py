@@ -32,6 +32,7 @@ class MultiviewTransformer(Heatmap):
     name = "heatmap_multiview_transformer"
     single_view = False
     backbone_readouts = ("tokens",)  # patch tokens to attend across views
+    masks_patches = True
 
     def build_head(self, backbone: Backbone, num_keypoints: int) -> nn.Module:
         return MultiviewTransformerHead(

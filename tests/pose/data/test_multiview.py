@@ -123,6 +123,9 @@ def test_3d_augmentation_keeps_the_views_one_scene(multiview_data: Path) -> None
 
 
 def test_videos_pair_by_view_name(tmp_path: Path) -> None:
+    # a session whose name holds a view's name still pairs (the view is the last token)
+    laptop = [tmp_path / "laptop_top.mp4", tmp_path / "laptop_side.mp4"]
+    assert group_videos_by_view(laptop, ["top", "side"]) == [laptop]
     names = ["s1_cam0.mp4", "s1_cam1.mp4", "s2_cam1.mp4", "s2_cam0.mp4"]
     videos = [tmp_path / n for n in names]
     assert group_videos_by_view(videos, ["cam0", "cam1"]) == [
@@ -158,6 +161,74 @@ def test_clips_are_the_same_moments_in_every_view(multiview_data: Path, tmp_path
             dst.mux(packet)
     with pytest.raises(DataError, match="disagree in frame count.*short_cam1.mp4: 10"):
         MultiviewClips([[sessions[0][0], short, sessions[0][2]]], (64, 64), 4, 6)
+
+
+def test_clips_of_long_videos_keep_the_same_blocks_in_every_view(tmp_path: Path) -> None:
+    """Videos longer than the memory budget keep evenly spaced blocks; every view must keep the
+    same ones, so a clip is the same moments in each (frame i is painted grey level i)."""
+    from tests.conftest import write_mjpeg
+
+    frames = [np.full((16, 16, 3), i // 8, np.uint8) for i in range(2000)]  # grey = frame / 8
+    session = [write_mjpeg(tmp_path / f"s_cam{v}.avi", frames) for v in range(3)]
+    budget = 3 * 3 * 16 * 16 * 300  # 300 frames per view of 2000: blocks, not the whole video
+    clips = MultiviewClips([session], (16, 16), 4, num_keypoints=2, length=40, budget_bytes=budget)
+    starts = [s.first_frame for s in clips.caches[0].segments]
+    assert len(starts) > 1 and all(
+        [s.first_frame for s in c.segments] == starts for c in clips.caches
+    )
+    late = 0
+    for i in range(40):
+        grey = clips[i]["frames"].float().mean(dim=(2, 3, 4))  # [F, V]
+        assert (grey.max(dim=1).values - grey.min(dim=1).values).max() < 1.5  # same moment
+        late += int(grey[0, 0] > 200)
+    assert late > 0  # clips came from a later block too
+    longer = write_mjpeg(tmp_path / "s_cam1.avi", frames + frames[:10])
+    with pytest.raises(DataError, match="s_cam1.avi: 2010"):
+        MultiviewClips([[session[0], longer, session[2]]], (16, 16), 4, 2)
+
+
+def test_3d_augmentation_warps_each_image_as_its_labels_move(multiview_data: Path) -> None:
+    """A blob painted at a label in each view's resized image (non-square resize factors) lands
+    where the view's affine takes that label, converted to resized pixels: the image warp agrees with
+    the augmentation (the new labels themselves are the reprojections, which a per-view affine
+    follows only approximately, as in Lightning Pose)."""
+    cfg = _cfg(multiview_data)
+    labels = read_multiview_labels(cfg)
+    rig = load_rig(cfg)
+    assert rig is not None
+    seen: list[np.ndarray] = []
+
+    def recording(keypoints: np.ndarray, rng: np.random.Generator):
+        new, affines = CalibratedAugment3D(rig)(keypoints, rng)
+        seen.append(affines)
+        return new, affines
+
+    cache = MultiviewImageCache(multiview_data, labels, (64, 64))
+    dataset = MultiviewDataset(cache, labels, np.arange(len(labels)), augment_3d=recording)
+    yy, xx = np.mgrid[0:64, 0:64].astype(np.float32)
+    checked = 0
+    for row in range(len(labels)):
+        if np.isnan(labels.keypoints[row, :, 0]).any():
+            continue
+        for v, view in enumerate(cache.views):
+            x, y = dataset.keypoints[row, v, 0]
+            blob = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 2.0**2)) * 250
+            view.frames[view.windows[row, 0]] = blob[..., None].repeat(3, -1).astype(np.uint8)
+        item = dataset[row]
+        affines = seen[-1]
+        for v in range(3):
+            image = item["image"][v, 0].float().numpy()
+            if image.sum() < 0.9 * 250 * 2 * np.pi * 4:  # partly warped out of view
+                continue
+            moved = affines[v, :, :2] @ labels.keypoints[row, v, 0] + affines[v, :, 2]
+            s = dataset.view_scale[row, v]
+            expected = (moved + 0.5) / s - 0.5
+            centroid = np.array([(image * xx).sum(), (image * yy).sum()]) / image.sum()
+            np.testing.assert_allclose(centroid, expected, atol=0.15)
+            checked += 1
+        if checked >= 9:
+            break
+    assert checked >= 9
 
 
 def test_datamodule_trains_on_moments(multiview_data: Path) -> None:

@@ -55,3 +55,17 @@ def test_zero_for_consistent_views_and_positive_for_a_view_that_disagrees() -> N
     unlabeled = keypoints.clone()
     unlabeled[0, [1, 4, 7]] = float("nan")
     assert float(loss(wrong.detach(), unlabeled, scale, (16, 16))) < float(value.detach())
+
+
+def test_per_keypoint_resize_factors_map_each_view_to_its_frame() -> None:
+    """Training batches carry one factor per keypoint (views may differ in size): labels given in
+    resized pixels of each view still triangulate to one 3D pose, so the loss is zero."""
+    cams = _rig().to_tensors()
+    points = torch.tensor([[[0.05, 0.02, 0.0], [-0.04, 0.06, 0.03]]])
+    frame = project(points, cams).flatten(1, 2)  # [1, 6, 2] in each view's 64x64 frame
+    factors = torch.tensor([[2.0, 1.5], [2.0, 1.5], [1.0, 1.0], [1.0, 1.0], [0.5, 2.0], [0.5, 2.0]])
+    resized = (frame + 0.5) / factors - 0.5
+    loss = ReprojectionHeatmapLoss(cams, stride=2)
+    assert float(loss(resized, resized, factors[None], (32, 64))) < 1e-6
+    # the same labels read with one factor for all views are inconsistent in 3D
+    assert float(loss(resized, resized, torch.ones(1, 2), (32, 64))) > 1e-3

@@ -209,3 +209,26 @@ def test_each_loss_is_built_from_a_config_and_fitted_when_it_needs_labels(name: 
         assert value < 0.5  # its own training poses: beyond the 99th-percentile epsilon rarely
     else:
         assert value > 5  # unrelated random poses jump far beyond the default 20 px
+
+
+def test_pca_multiview_on_one_file_per_camera_compares_each_keypoint_across_views() -> None:
+    """With ``data.csv_file`` a list, keypoint ``k`` of view ``v`` is column ``v * K + k``; the flat
+    ``mirrored_column_matches`` (Lightning Pose's multiview form) picks the keypoints compared."""
+    from pose.config import build_config
+    from pose.losses.unsupervised.pca import PCAMultiview
+
+    raw = {
+        "data": {
+            "data_dir": "/d",
+            "video_dir": "/d/videos",
+            "csv_file": ["a.csv", "b.csv", "c.csv"],
+            "view_names": ["a", "b", "c"],
+            "num_keypoints": 4,
+            "image_resize_dims": {"height": 64, "width": 64},
+        },
+        "model": {"losses_to_use": ["pca_multiview"]},
+    }
+    cfg = build_config(raw, registries=False)
+    assert PCAMultiview.data_options(cfg) == {"views": [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]}
+    cfg.data.mirrored_column_matches = [1, 3]
+    assert PCAMultiview.data_options(cfg) == {"views": [[1, 3], [5, 7], [9, 11]]}

@@ -129,3 +129,20 @@ def test_transformer_runs_on_the_vits_lightning_pose_allows(backbone: str) -> No
     assert output.shape == (2, 8, 16, 16)
     output.mean().backward()
     assert model.head.views.weight.grad is not None and model.head.views.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("backbone", ["vits_dino", "vits_dinov3"])
+def test_one_view_through_the_joint_path_is_the_plain_vit(backbone: str) -> None:
+    """With one view and a zero view embedding, the joint token path is the backbone's own
+    forward: nothing of the ViT is lost or reordered (a timm upgrade would show here)."""
+    from pose.models.backbones import build_backbone
+    from pose.models.joint_views import encode_views_jointly
+
+    torch.manual_seed(0)
+    net = build_backbone(backbone, False, (64, 96)).eval()
+    images = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        joint = encode_views_jointly(net, images[:, None], torch.zeros(1, net.out_channels))
+        plain = net(images)
+    assert joint.shape == plain.shape == (2, net.out_channels, 4, 6)
+    torch.testing.assert_close(joint, plain, atol=1e-5, rtol=1e-4)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from pose.config import load_config
+from pose.errors import DataError
 from pose.pipeline import train
 from pose.predict import read_predictions
 from tests.conftest import PEER_CONFIGS, require
@@ -85,7 +86,17 @@ def test_default_multiview_config_trains_without_calibration(
     shutil.copytree(multiview_data, data)
     (data / "calibration.toml").unlink()
     out = tmp_path / "run"
-    train(_default_multiview(data), out, progress_bar=False)
+    # as in Lightning Pose, what needs a calibration is refused without one, before any output
+    with pytest.raises(DataError, match="training.imgaug_3d': 3D augmentation needs"):
+        train(_default_multiview(data), out, progress_bar=False)
+    no_3d = "training.imgaug_3d=false"
+    with pytest.raises(DataError, match="reprojection loss needs the cameras' calibration"):
+        train(_default_multiview(data, no_3d), out, progress_bar=False)
+    assert not out.exists()
+    cfg = _default_multiview(
+        data, no_3d, "losses.supervised_reprojection_heatmap_mse.log_weight=null"
+    )
+    train(cfg, out, progress_bar=False)
     log = _log(out)
     # nothing to triangulate with: no reprojection loss, no 3D augmentation (as Lightning Pose)
     assert "train/supervised_reprojection_heatmap_mse_loss" not in log.columns

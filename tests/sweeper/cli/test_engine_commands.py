@@ -408,3 +408,30 @@ def test_predict_synchronized_videos_with_a_multiview_model(
     assert len(err.strip().splitlines()) == 1
     code, _, err = cli(monkeypatch, capsys, "predict", run, short / "s_cam0.mp4")
     assert code == 2 and "no video for view cam1, cam2" in err
+
+
+def test_validate_reads_the_calibration_of_a_multiview_config(
+    multiview_data: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    import shutil
+
+    data = tmp_path / "d"
+    shutil.copytree(multiview_data, data)
+    config = data / "config.yaml"
+    config.write_text(config.read_text().replace(str(multiview_data), str(data)))
+    code, out, err = cli(monkeypatch, capsys, "validate", config)
+    assert code == 0, err
+    words = " ".join(out.split())
+    assert "24 labeled moments seen by 3 cameras (cam0, cam1, cam2)" in words
+    assert "calibrated by calibration.toml: 3D augmentation" in words
+    assert "the reprojection loss (log_weight 3)" in words
+    # a calibration without one of the views: one line naming the view, exit code 2
+    toml = data / "calibration.toml"
+    toml.write_text(toml.read_text().replace('name = "cam2"', 'name = "cam9"'))
+    code, _, err = cli(monkeypatch, capsys, "validate", config)
+    assert code == 2 and "cam2" in err and len(err.strip().splitlines()) == 1
+    toml.unlink()
+    code, _, err = cli(
+        monkeypatch, capsys, "validate", config, "--override", "data.camera_params_file=null"
+    )
+    assert code == 2 and "training.imgaug_3d': 3D augmentation needs" in err
