@@ -586,7 +586,8 @@ BAD_SPACES = [
     ),
     (
         "model.model_type: {choices: [heatmap, heatmap_multiview_transformer]}\n",
-        ["[model.model_type=heatmap_multiview_transformer]", "this engine cannot train it yet"],
+        # a value the base config cannot take: the transformer needs one label file per camera
+        ["[model.model_type=heatmap_multiview_transformer]", "expected a list of label files"],
     ),
     ("model.backbone: {choices: []}\n", ["model.backbone", "'choices' must be a non-empty list"]),
     (
