@@ -71,11 +71,14 @@ def test_undistort_matches_opencv(rig: CameraRig, points_3d: np.ndarray) -> None
     pixels = project(torch.from_numpy(points_3d), cams)
     normalized = undistort(pixels, cams).numpy()
     for view in range(3):
-        expected = cv2.undistortPoints(
+        # the iteration count as an argument: undistortPointsIter in OpenCV 4.x, a keyword in 5
+        expected = cv2.undistortPointsIter(
             pixels[view].numpy().reshape(-1, 1, 2),
             rig.intrinsics[view],
             rig.distortions[view],
-            criteria=(cv2.TERM_CRITERIA_COUNT, 20, 0.0),
+            None,
+            None,
+            (cv2.TERM_CRITERIA_COUNT, 20, 0.0),
         ).reshape(-1, 2)
         np.testing.assert_allclose(normalized[view], expected, atol=1e-7)
         # and it inverts the distortion: the pinhole projection of the camera-frame point
