@@ -157,6 +157,13 @@ class UnlabeledClips(Dataset):
         return {"frames": frames, "scale": segment.scale}
 
 
+def check_synchronized(sessions: Sequence[Sequence[Path]], reader: str = "auto") -> None:
+    """Every session's views claim the same frame count (their headers), before any is decoded;
+    a set that disagrees is a :class:`DataError` naming the videos and their counts."""
+    for session in sessions:
+        _same_length([open_video(p, reader).info.frame_count_hint for p in session], session)
+
+
 def _same_length(counts: Sequence[int], videos: Sequence[Path]) -> None:
     if len(set(counts)) > 1:
         detail = ", ".join(f"{p.name}: {n}" for p, n in zip(videos, counts, strict=True))
@@ -186,8 +193,7 @@ class MultiviewClips(Dataset):
         budget_bytes: int = DEFAULT_BUDGET_BYTES,
     ) -> None:
         views = len(sessions[0])
-        for session in sessions:  # from the headers, before anything is decoded
-            _same_length([open_video(p).info.frame_count_hint for p in session], session)
+        check_synchronized(sessions)  # from the headers, before anything is decoded
         segment = max(256, 4 * clip_frames)
         self.caches = [
             VideoFrameCache(

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from pose.data.heatmaps import rescale_pixels
+from pose.data.unlabeled import check_synchronized
 from pose.errors import DataError
 from pose.geometry import CameraRig, triangulate
 from pose.predict.dlc_csv import points_3d_frame, predictions_frame, write_csv
@@ -143,19 +144,6 @@ def predict_multiview_videos(
             points_3d_frame(index, names, triangulate_predictions(xy_all, conf_all, rig)), csv_3d
         )
     return MultiviewPrediction(paths, n, csvs, csv_3d, labeled)
-
-
-def check_synchronized(sessions: Sequence[Sequence[Path]], reader: str = "auto") -> None:
-    """Every session's views claim the same frame count (their headers), before any is predicted;
-    a set that disagrees is a :class:`DataError` naming the videos and their counts."""
-    for session in sessions:
-        counts = [open_video(p, reader).info.frame_count_hint for p in session]
-        if len(set(counts)) > 1:
-            detail = ", ".join(f"{p.name}: {n}" for p, n in zip(session, counts, strict=True))
-            raise DataError(
-                f"synchronized videos disagree in frame count ({detail}); every view of a "
-                "session must hold the same moments"
-            )
 
 
 def session_name(videos: Sequence[Path], views: Sequence[str]) -> str:

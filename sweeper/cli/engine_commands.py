@@ -95,11 +95,8 @@ def _predict_multiview(
 
     from pose.data.multiview import load_rig
     from pose.data.multiview_labels import view_names
-    from pose.predict.multiview_video import (
-        check_synchronized,
-        predict_multiview_videos,
-        session_name,
-    )
+    from pose.data.unlabeled import check_synchronized
+    from pose.predict.multiview_video import predict_multiview_videos, session_name
     from pose.video.readers import open_video
     from pose.video_files import group_videos_by_view
 

@@ -24,6 +24,18 @@ SWEEP_FAST = [
 ]
 
 
+# Multiview trials and runs: 64x64, one epoch validated, no loader workers.
+MULTIVIEW_FAST = [
+    "data.image_resize_dims.height=64",
+    "data.image_resize_dims.width=64",
+    "training.max_epochs=1",
+    "training.min_epochs=1",
+    "training.check_val_every_n_epoch=1",
+    "training.lr_scheduler_params.multisteplr.milestones=[]",
+    "training.num_workers=0",
+]
+
+
 def overrides(*items: str) -> list[str]:
     return [arg for item in items for arg in ("--override", item)]
 

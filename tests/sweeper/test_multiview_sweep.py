@@ -12,17 +12,7 @@ from optuna.trial import TrialState
 
 from sweeper.study.storage import default_storage_url, open_storage
 from sweeper.tracking.mlflow_runs import default_tracking_uri
-from tests.sweeper.conftest import cli, overrides, run_args, write_space
-
-MULTIVIEW_FAST = [
-    "data.image_resize_dims.height=64",
-    "data.image_resize_dims.width=64",
-    "training.max_epochs=1",
-    "training.min_epochs=1",
-    "training.check_val_every_n_epoch=1",
-    "training.lr_scheduler_params.multisteplr.milestones=[]",
-    "training.num_workers=0",
-]
+from tests.sweeper.conftest import MULTIVIEW_FAST, cli, overrides, run_args, write_space
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import yaml
 
 from pose.predict import read_predictions
 from tests.conftest import MIRROR_MOUSE, PEER_CONFIGS, require
-from tests.sweeper.conftest import cli, overrides
+from tests.sweeper.conftest import MULTIVIEW_FAST, cli, overrides
 
 FAST = [
     "data.image_resize_dims.height=64",
@@ -355,16 +355,6 @@ def test_predict_videos_from_a_training_output(
     assert code == 2 and "nope.mp4: file not found" in err and len(err.strip().splitlines()) == 1
     code, _, err = cli(monkeypatch, capsys, "predict", tmp_path, video)
     assert code == 2 and "config.yaml not found" in err
-
-
-MULTIVIEW_FAST = [
-    "data.image_resize_dims.height=64",
-    "data.image_resize_dims.width=64",
-    "training.max_epochs=1",
-    "training.min_epochs=1",
-    "training.lr_scheduler_params.multisteplr.milestones=[]",
-    "training.num_workers=0",
-]
 
 
 @pytest.mark.slow
