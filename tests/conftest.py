@@ -58,6 +58,61 @@ def multiview_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def multiview_crops(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``multiview_data``'s moments and images as crops around the animal (``data.bbox_file``:
+    ``bboxes_<view>.csv``); the same seed renders the same frames, so each crop is a window of
+    ``multiview_data``'s image."""
+    from pose.data.synthetic_multiview import make_multiview_example_dataset
+
+    out = tmp_path_factory.mktemp("multiview-crops")
+    make_multiview_example_dataset(out, views=3, n_frames=24, n_video_frames=16, seed=0, crops=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def cropped_synthetic_dir(synthetic_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``synthetic_dir``'s labeled frames as crops around the animal, placed by ``bboxes.csv``
+    (``data.bbox_file``); every other crop is stored at half its size in the frame, which Lightning
+    Pose allows (the labels are in each file's pixels). The config is the synthetic one's with
+    this data directory and the bbox file; the videos stay ``synthetic_dir``'s full frames."""
+    import pandas as pd
+    import yaml
+
+    from pose.data.labels import LabeledData, read_labels, write_labels
+
+    out = tmp_path_factory.mktemp("cropped")
+    labels = read_labels(synthetic_dir / "CollectedData.csv")
+    boxes, crop_labels = [], []
+    for i, (rel, keypoints) in enumerate(zip(labels.image_paths, labels.keypoints, strict=True)):
+        image = cv2.imread(str(synthetic_dir / rel))
+        low = np.floor(np.nanmin(keypoints, axis=0)).astype(int) - 12
+        high = np.ceil(np.nanmax(keypoints, axis=0)).astype(int) + 12
+        x, y = max(0, int(low[0])), max(0, int(low[1]))
+        w, h = min(image.shape[1], int(high[0])) - x, min(image.shape[0], int(high[1])) - y
+        crop, in_crop = image[y : y + h, x : x + w], keypoints - [x, y]
+        if i % 2:  # stored at half size: its pixels are 2x the frame's
+            crop = cv2.resize(crop, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+            in_crop = (in_crop + 0.5) * [(w // 2) / w, (h // 2) / h] - 0.5
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(out / rel), crop)
+        boxes.append((x, y, h, w))
+        crop_labels.append(in_crop)
+    write_labels(
+        out / "CollectedData.csv",
+        LabeledData(
+            labels.image_paths, np.stack(crop_labels), labels.keypoint_names, labels.scorer
+        ),
+    )
+    pd.DataFrame(boxes, index=labels.image_paths, columns=["x", "y", "h", "w"]).to_csv(
+        out / "bboxes.csv"
+    )
+    config = yaml.safe_load((synthetic_dir / "config.yaml").read_text())
+    config["data"] |= {"data_dir": str(out), "bbox_file": "bboxes.csv"}
+    (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return out
+
+
 @pytest.fixture
 def mirror_mouse() -> Path:
     return require(MIRROR_MOUSE)

@@ -42,8 +42,9 @@ class DataConfig:
     keypoint_names: list[str] | None = None
     mirrored_column_matches: Any = None
     columns_for_singleview_pca: list[int] | None = None
-    # multiview keys (Lightning Pose multiview configs); accepted, validated for shape only
+    # where each labeled image (a crop) sits in its full frame: a file, or one per view
     bbox_file: Any = None
+    # multiview keys (Lightning Pose multiview configs)
     view_names: list[str] | None = None
     camera_params_file: str | None = None
 

@@ -125,13 +125,22 @@ def _check_data(c: _Checker, cfg: PoseConfig) -> None:
         )
         names = d.view_names or []
         c.check(len(set(names)) == len(names), "data.view_names", "unique camera names", names)
-    if isinstance(d.bbox_file, list) and isinstance(csv, list):
+    bbox = d.bbox_file
+    if bbox is not None and isinstance(csv, list):
         c.check(
-            len(d.bbox_file) == len(csv),
+            isinstance(bbox, list) and all(isinstance(x, str) for x in bbox),
+            "data.bbox_file",
+            f"a list of bounding-box files, one per csv file ({len(csv)})",
+            bbox,
+        )
+        c.check(
+            len(bbox) == len(csv),
             "data.bbox_file",
             f"one bounding-box file per csv file ({len(csv)})",
-            d.bbox_file,
+            bbox,
         )
+    elif bbox is not None:
+        c.check(isinstance(bbox, str), "data.bbox_file", "a bounding-box file path", bbox)
     _check_keypoint_references(c, cfg)
 
 
@@ -430,6 +439,4 @@ def untrainable_reason(cfg: PoseConfig) -> str | None:
     """Why this engine cannot train ``cfg`` yet (a valid Lightning Pose config), or None."""
     if cfg.model.model_type in UNTRAINED_MODEL_TYPES:
         return f"model.model_type {cfg.model.model_type!r} is not trained by this engine yet"
-    if isinstance(cfg.data.csv_file, list) and cfg.data.bbox_file:
-        return "data.bbox_file: training on bounding-box crops is not supported by this engine yet"
     return None

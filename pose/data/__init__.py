@@ -16,6 +16,7 @@ if TYPE_CHECKING:
         lateral_partners,
         validate_augmentation,
     )
+    from pose.data.bboxes import from_frame, to_frame
     from pose.data.check import DataSummary, check_data, check_labeled_images, labels_path
     from pose.data.datamodule import PoseDataModule
     from pose.data.dataset import ImageCache, LabeledImageDataset, seed_worker
@@ -30,6 +31,7 @@ _MODULES = {
         "lateral_partners",
         "validate_augmentation",
     ),
+    "bboxes": ("from_frame", "to_frame"),
     "check": ("DataSummary", "check_data", "check_labeled_images", "labels_path"),
     "datamodule": ("PoseDataModule",),
     "dataset": ("ImageCache", "LabeledImageDataset", "seed_worker"),
@@ -50,11 +52,13 @@ __all__ = [
     "check_data",
     "check_labeled_images",
     "check_labels_match_config",
+    "from_frame",
     "labels_path",
     "lateral_partners",
     "read_labels",
     "seed_worker",
     "split_indices",
+    "to_frame",
     "validate_augmentation",
     "write_labels",
 ]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pose.config.schema import PoseConfig
+from pose.data.bboxes import bbox_paths, place_in_frames
 from pose.data.context import context_paths
 from pose.data.labels import LabeledData, check_labels_match_config, read_labels
 from pose.data.multiview_labels import (
@@ -52,8 +53,9 @@ def load_checked_multiview_labels(cfg: PoseConfig) -> MultiviewLabels:
 
 
 def load_checked_labels(cfg: PoseConfig) -> LabeledData:
-    """The labels ``data.csv_file`` names, checked against the config's keypoints (and hflip pairs);
-    for a multiview config, the views side by side (:meth:`MultiviewLabels.flat`)."""
+    """The labels ``data.csv_file`` names, checked against the config's keypoints (and hflip pairs),
+    in full-frame pixels when ``data.bbox_file`` places crops (:mod:`pose.data.bboxes`); for a
+    multiview config, the views side by side (:meth:`MultiviewLabels.flat`)."""
     if is_multiview(cfg):
         return load_checked_multiview_labels(cfg).flat()
     _check_data_dir(cfg)
@@ -64,6 +66,9 @@ def load_checked_labels(cfg: PoseConfig) -> LabeledData:
         from pose.data.augmentation import lateral_partners  # here: imgaug takes a second to import
 
         lateral_partners(labels.keypoint_names)
+    crops = bbox_paths(cfg)
+    if crops is not None:  # the images are crops: labels into full-frame pixels
+        labels = place_in_frames(labels, crops[0], Path(cfg.data.data_dir), path)
     return labels
 
 

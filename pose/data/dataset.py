@@ -14,6 +14,7 @@ import torch
 from imgaug.augmentables.kps import KeypointsOnImage
 from torch.utils.data import Dataset
 
+from pose.data.bboxes import frame_scale_offset, from_frame
 from pose.data.context import context_paths
 from pose.data.heatmaps import rescale_pixels
 from pose.data.labels import LabeledData
@@ -72,7 +73,8 @@ class ImageCache:
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), (h, w)
 
     def scale(self, rows: np.ndarray) -> np.ndarray:
-        """``[len(rows), 2]`` factors (orig_w / W, orig_h / H) from resized to original pixels."""
+        """``[len(rows), 2]`` factors (orig_w / W, orig_h / H) from resized to the image files'
+        pixels (the frame's, unless the images are crops: :mod:`pose.data.bboxes`)."""
         height, width = self.resize_hw
         return np.stack([self.orig_hw[rows, 1] / width, self.orig_hw[rows, 0] / height], axis=1)
 
@@ -80,7 +82,8 @@ class ImageCache:
 class LabeledImageDataset(Dataset):
     """Items of one split: ``image`` uint8 ``[3, H, W]`` (``[T, 3, H, W]``, the frame's window, for
     context models), ``keypoints`` ``[K, 2]`` in resized pixels (NaN = unlabeled or augmented out
-    of view), ``index`` (CSV row) and ``scale`` (to original pixels).
+    of view), ``index`` (CSV row), and ``scale`` and ``offset`` ``[2]``, which take resized pixels
+    to the original frame's (:func:`pose.data.bboxes.to_frame`; the offset is a crop's corner).
 
     The model normalizes images on its device, so batches stay uint8 (4x less to copy).
     """
@@ -96,10 +99,12 @@ class LabeledImageDataset(Dataset):
     ) -> None:
         self.cache = cache
         self.indices = np.asarray(indices, dtype=np.int64)
-        scale = cache.scale(self.indices)
-        self.scale = scale.astype(np.float32)
-        self.keypoints = rescale_pixels(
-            labels.keypoints[self.indices], 1.0 / scale[:, None, :]
+        # augmentation sizes are in the image file's pixels; scale and offset lead to the frame's
+        self.source_scale = cache.scale(self.indices).astype(np.float32)
+        bboxes = None if labels.bboxes is None else labels.bboxes[self.indices]
+        self.scale, self.offset = frame_scale_offset(bboxes, self.source_scale, cache.resize_hw)
+        self.keypoints = from_frame(
+            labels.keypoints[self.indices], self.scale[:, None, :], self.offset[:, None, :]
         ).astype(np.float32)
         self.augmenter = augmenter
         self.hflip_partners = hflip_partners
@@ -119,7 +124,7 @@ class LabeledImageDataset(Dataset):
         image = self.cache.take(row)  # [H, W, 3], or [T, H, W, 3] for a context window
         keypoints = self.keypoints[i]
         if self.augmenter is not None:
-            set_source_scale(self.augmenter, self.scale[i])
+            set_source_scale(self.augmenter, self.source_scale[i])
             image, keypoints = self._augment(image, keypoints)
         if self.hflip_partners is not None and self.rng.random() < 0.5:
             image = image[..., ::-1, :]
@@ -130,6 +135,7 @@ class LabeledImageDataset(Dataset):
             "keypoints": torch.from_numpy(np.ascontiguousarray(keypoints, dtype=np.float32)),
             "index": torch.tensor(row, dtype=torch.int64),
             "scale": torch.from_numpy(self.scale[i]),
+            "offset": torch.from_numpy(self.offset[i]),
         }
 
     def _augment(self, image: np.ndarray, keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -18,12 +18,18 @@ from pose.errors import DataError
 
 @dataclass
 class LabeledData:
-    """Labeled frames: ``keypoints`` is float32 ``[N, K, 2]`` in original pixels, NaN = unlabeled."""
+    """Labeled frames: ``keypoints`` is float32 ``[N, K, 2]`` in original pixels, NaN = unlabeled.
+
+    Original pixels are the full frame's: the CSV's own when the images are whole frames; when
+    they are crops (``data.bbox_file``), ``bboxes`` ``[N, 4]`` (``x, y, h, w``) places each image in
+    its frame and the keypoints have been moved there (:mod:`pose.data.bboxes`).
+    """
 
     image_paths: list[str]
     keypoints: np.ndarray
     keypoint_names: list[str]
     scorer: str
+    bboxes: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.image_paths)

@@ -14,8 +14,8 @@ import torch
 from torch.utils.data import Dataset
 
 from pose.config.schema import PoseConfig
+from pose.data.bboxes import frame_scale_offset, from_frame
 from pose.data.dataset import ImageCache, augment_frames
-from pose.data.heatmaps import rescale_pixels
 from pose.data.multiview_labels import (
     MultiviewLabels,
     calibration_file,
@@ -68,14 +68,15 @@ class MultiviewImageCache:
         return np.stack([cache.take(row) for cache in self.views])
 
     def scale(self, rows: np.ndarray) -> np.ndarray:
-        """``[len(rows), V, 2]`` factors from resized to each view's original pixels."""
+        """``[len(rows), V, 2]`` factors from resized to each view's image-file pixels."""
         return np.stack([cache.scale(rows) for cache in self.views], axis=1)
 
 
 class MultiviewDataset(Dataset):
     """Items of one split, a moment seen by every camera: ``image`` uint8 ``[V, 3, H, W]``,
-    ``keypoints`` ``[V * K, 2]`` in resized pixels, ``index`` (CSV row) and ``scale``
-    ``[V * K, 2]`` (each keypoint's factor to its view's original pixels).
+    ``keypoints`` ``[V * K, 2]`` in resized pixels, ``index`` (CSV row), and ``scale`` and
+    ``offset`` ``[V * K, 2]``: each keypoint's factor and offset to its view's full-frame pixels
+    (:func:`pose.data.bboxes.to_frame`; the offset is the view's crop corner, zero without crops).
 
     Augmentation: ``augment_3d`` first moves the animal in 3D and warps every view to match, so the
     views stay one consistent scene; then ``augmenter`` (a 2D pipeline) runs on each view on its own,
@@ -94,9 +95,17 @@ class MultiviewDataset(Dataset):
         self.cache = cache
         self.labels = labels
         self.indices = np.asarray(indices, dtype=np.int64)
-        self.view_scale = cache.scale(self.indices).astype(np.float32)  # [N, V, 2]
-        self.keypoints = rescale_pixels(
-            labels.keypoints[self.indices], 1.0 / self.view_scale[:, :, None, :]
+        # augmentation sizes are in the image files' pixels; view_scale and view_offset lead to
+        # each view's full frame
+        self.source_scale = cache.scale(self.indices).astype(np.float32)  # [N, V, 2]
+        bboxes = None if labels.bboxes is None else labels.bboxes[self.indices]
+        self.view_scale, self.view_offset = frame_scale_offset(
+            bboxes, self.source_scale, cache.resize_hw
+        )  # [N, V, 2] each
+        self.keypoints = from_frame(
+            labels.keypoints[self.indices],
+            self.view_scale[:, :, None, :],
+            self.view_offset[:, :, None, :],
         ).astype(np.float32)  # [N, V, K, 2]
         self.augmenter = augmenter
         self.augment_3d = augment_3d
@@ -115,14 +124,14 @@ class MultiviewDataset(Dataset):
         row = self.indices[i]
         images = self.cache.take(row)  # [V, H, W, 3]
         keypoints = self.keypoints[i]  # [V, K, 2]
-        scale = self.view_scale[i]  # [V, 2]
+        scale, offset = self.view_scale[i], self.view_offset[i]  # [V, 2] each
         if self.augment_3d is not None:
-            images, keypoints = self._augment_3d(row, images, scale)
+            images, keypoints = self._augment_3d(row, images, scale, offset)
         if self.augmenter is not None:
             views = []
             out_keypoints = np.empty_like(keypoints)
             for v in range(len(images)):
-                set_source_scale(self.augmenter, scale[v])
+                set_source_scale(self.augmenter, self.source_scale[i, v])
                 image, out_keypoints[v] = augment_frames(self.augmenter, images[v], keypoints[v])
                 views.append(image)
             images, keypoints = np.stack(views), out_keypoints
@@ -134,21 +143,26 @@ class MultiviewDataset(Dataset):
             ),
             "index": torch.tensor(row, dtype=torch.int64),
             "scale": torch.from_numpy(np.repeat(scale, k, axis=0)),
+            "offset": torch.from_numpy(np.repeat(offset, k, axis=0)),
         }
 
     def _augment_3d(
-        self, row: int, images: np.ndarray, scale: np.ndarray
+        self, row: int, images: np.ndarray, scale: np.ndarray, offset: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Move the labels in 3D and warp each view's resized image by its view's affine (given in
-        original pixels: ``A_resized = P^-1 A P``, ``P`` mapping resized to original pixels)."""
+        full-frame pixels: ``A_resized = P^-1 A P``, ``P`` mapping resized to frame pixels, through
+        the view's crop when the images are crops)."""
         assert self.augment_3d is not None
         new_keypoints, affines = self.augment_3d(self.labels.keypoints[row], self.rng)
         height, width = images.shape[1:3]
         warped = []
         for v, image in enumerate(images):
-            # resized pixel r and original pixel o: o = (r + 0.5) * s - 0.5, i.e. o = P r
+            # resized pixel r and frame pixel o: o = (r + 0.5) * s - 0.5 + t, i.e. o = P r
             sx, sy = scale[v]
-            p = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
+            tx, ty = offset[v]
+            p = np.array(
+                [[sx, 0.0, 0.5 * sx - 0.5 + tx], [0.0, sy, 0.5 * sy - 0.5 + ty], [0.0, 0.0, 1.0]]
+            )
             a = np.vstack([affines[v], [0.0, 0.0, 1.0]])
             resized = (np.linalg.inv(p) @ a @ p)[:2]
             warped.append(
@@ -160,7 +174,8 @@ class MultiviewDataset(Dataset):
                     borderMode=cv2.BORDER_CONSTANT,
                 )
             )
-        keypoints = rescale_pixels(new_keypoints, 1.0 / scale[:, None, :]).astype(np.float32)
+        keypoints = from_frame(new_keypoints, scale[:, None, :], offset[:, None, :])
+        keypoints = keypoints.astype(np.float32)
         outside = (
             (keypoints.min(axis=-1) < -0.5)
             | (keypoints[..., 0] > width - 0.5)

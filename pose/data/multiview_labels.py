@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from pose.config.schema import PoseConfig
+from pose.data.bboxes import bbox_paths, place_in_frames
 from pose.data.labels import LabeledData, check_labels_match_config, read_labels
 from pose.errors import DataError
 
@@ -38,7 +39,9 @@ def view_columns(view: int, num_keypoints: int) -> slice:
 @dataclass
 class MultiviewLabels:
     """Aligned labels of every view: ``keypoints`` float32 ``[N, V, K, 2]`` in each view's original
-    pixels (NaN = unlabeled), ``image_paths[v][i]`` the file of moment ``i`` in view ``v``."""
+    (full-frame) pixels (NaN = unlabeled), ``image_paths[v][i]`` the file of moment ``i`` in view
+    ``v``; ``bboxes`` ``[N, V, 4]`` places each image in its frame when the images are crops
+    (``data.bbox_file``, :mod:`pose.data.bboxes`), else None."""
 
     views: list[str]
     csv_paths: list[Path]
@@ -46,6 +49,7 @@ class MultiviewLabels:
     keypoints: np.ndarray
     keypoint_names: list[str]
     scorer: str
+    bboxes: np.ndarray | None = None
 
     def __len__(self) -> int:
         return self.keypoints.shape[0]
@@ -56,7 +60,8 @@ class MultiviewLabels:
 
     def flat(self) -> LabeledData:
         """The moments as one label set: the first view's paths name the rows, keypoints
-        ``[N, V * K, 2]``, names ``<view>_<keypoint>``."""
+        ``[N, V * K, 2]`` (full-frame pixels), names ``<view>_<keypoint>``; its ``bboxes`` are
+        None, each view's crops being :attr:`bboxes`'."""
         names = [f"{view}_{kp}" for view in self.views for kp in self.keypoint_names]
         n = len(self)
         return LabeledData(
@@ -65,13 +70,18 @@ class MultiviewLabels:
 
     def view(self, v: int) -> LabeledData:
         return LabeledData(
-            self.image_paths[v], self.keypoints[:, v], list(self.keypoint_names), self.scorer
+            self.image_paths[v],
+            self.keypoints[:, v],
+            list(self.keypoint_names),
+            self.scorer,
+            None if self.bboxes is None else self.bboxes[:, v],
         )
 
 
 def read_multiview_labels(cfg: PoseConfig) -> MultiviewLabels:
-    """Read and align every view's CSV; a view with other keypoints or rows, or rows naming
-    different frames, is a one-line :class:`DataError` naming both files."""
+    """Read and align every view's CSV (with ``data.bbox_file``, each view's crops moved into its
+    full frame); a view with other keypoints or rows, or rows naming different frames, is a
+    one-line :class:`DataError` naming both files."""
     data_dir = Path(cfg.data.data_dir)
     csv_files = list(cfg.data.csv_file)
     views = view_names(cfg)
@@ -82,6 +92,12 @@ def read_multiview_labels(cfg: PoseConfig) -> MultiviewLabels:
         )
     paths = [data_dir / f for f in csv_files]
     per_view = [read_labels(p) for p in paths]
+    crops = bbox_paths(cfg)
+    if crops is not None and len(crops) != len(paths):
+        raise DataError(
+            f"config key 'data.bbox_file': expected one bounding-box file per csv file "
+            f"({len(paths)}), got {len(crops)}"
+        )
     first, first_path = per_view[0], paths[0]
     check_labels_match_config(first, cfg.data.keypoint_names, cfg.data.num_keypoints, first_path)
     for labels, path in zip(per_view[1:], paths[1:], strict=True):
@@ -102,6 +118,12 @@ def read_multiview_labels(cfg: PoseConfig) -> MultiviewLabels:
                     f"{path.name}: row {row} is {b}, {first_path.name} has {a}; rows must name the "
                     "same frame (file name) in every view"
                 )
+    if crops is not None:  # into full-frame pixels, each view by its own crops
+        per_view = [
+            place_in_frames(labels, crop, data_dir, path)
+            for labels, crop, path in zip(per_view, crops, paths, strict=True)
+        ]
+    placed = [labels.bboxes for labels in per_view]
     return MultiviewLabels(
         views,
         paths,
@@ -109,6 +131,7 @@ def read_multiview_labels(cfg: PoseConfig) -> MultiviewLabels:
         np.stack([labels.keypoints for labels in per_view], axis=1).astype(np.float32),
         list(first.keypoint_names),
         first.scorer,
+        None if crops is None else np.stack([b for b in placed if b is not None], axis=1),
     )
 
 

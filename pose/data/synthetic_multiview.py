@@ -31,6 +31,7 @@ KEYPOINTS = ["nose", "ear_left", "ear_right", "paw_left", "paw_right", "tail_bas
 MIN_VIEWS, MAX_VIEWS = 2, 6
 WIDTH, HEIGHT = 160, 128
 LABELED_SESSION, VIDEO_SESSION = "poses", "synthetic"
+CROP_MARGIN, MIN_CROP = 8, 48  # pixels around the keypoints, smallest crop side (``crops=True``)
 CALIBRATION_FILE, CAMERA_PARAMS_FILE = "calibration.toml", "camera_params.csv"
 
 SEMI_AXES = np.array([5.0, 2.4, 2.0])  # body ellipsoid: half length, half width, half height
@@ -222,6 +223,26 @@ def label_file(view: str) -> str:
 def label_files(views: int) -> list[str]:
     """The label CSVs of a ``views``-camera example, one per view (``data.csv_file``)."""
     return [label_file(view) for view in view_names(views)]
+
+
+def bbox_file(view: str) -> str:
+    """The bounding-box CSV of one view's crops, as Lightning Pose's default multiview config
+    names them (``data.bbox_file``)."""
+    return f"bboxes_{view}.csv"
+
+
+def crop_box(pixels: np.ndarray) -> tuple[int, int, int, int]:
+    """``(x, y, h, w)`` of a square crop around keypoints ``[K, 2]`` (hidden ones too, as a
+    detector sees the whole animal) with ``CROP_MARGIN`` pixels to spare, at least ``MIN_CROP``
+    wide, shifted (and at the frame's size clipped) to lie inside the frame."""
+    low = np.floor(pixels.min(axis=0)) - CROP_MARGIN
+    high = np.ceil(pixels.max(axis=0)) + CROP_MARGIN
+    side = max(MIN_CROP, int((high - low).max()))
+    w, h = min(side, WIDTH), min(side, HEIGHT)
+    centre = (low + high) / 2
+    x = int(np.clip(round(centre[0] - w / 2), 0, WIDTH - w))
+    y = int(np.clip(round(centre[1] - h / 2), 0, HEIGHT - h))
+    return x, y, h, w
 
 
 def make_cameras(views: int, rng: np.random.Generator) -> list[Camera]:
@@ -483,19 +504,22 @@ def video_poses(n_frames: int, rng: np.random.Generator) -> list[Pose3D]:
     ]
 
 
-def multiview_example_config(out_dir: Path, views: Sequence[str]) -> dict:
+def multiview_example_config(out_dir: Path, views: Sequence[str], crops: bool = False) -> dict:
     """Lightning Pose's default multiview config (``config_default_multiview.yaml``), key for key,
-    with this data set's paths, views and image size, and training short enough for a CPU."""
+    with this data set's paths, views and image size, and training short enough for a CPU; with
+    ``crops``, its ``bbox_file`` names each view's bounding boxes."""
     max_epochs = 20
+    # without crops no bbox_file: the whole frame is the animal's box
+    boxes = {"bbox_file": [bbox_file(view) for view in views]} if crops else {}
     return {
         "data": {
-            # the frames are 160 x 128; the network sees them at 128 x 128
+            # the frames are 160 x 128 (crops up to 128 x 128); the network sees them at 128 x 128
             "image_resize_dims": {"height": 128, "width": 128},
             "data_dir": str(out_dir),
             "video_dir": str(out_dir / "videos"),
             "csv_file": [label_file(view) for view in views],
+            **boxes,
             "view_names": list(views),
-            # no bbox_file: the whole frame is the animal's box
             # Lightning Pose's per-frame map of labeled frames to calibration files (it also
             # finds calibration.toml in data_dir by itself)
             "camera_params_file": str(out_dir / CAMERA_PARAMS_FILE),
@@ -669,11 +693,15 @@ def make_multiview_example_dataset(
     n_frames: int = 200,
     n_video_frames: int = 90,
     seed: int = 0,
+    crops: bool = False,
 ) -> Path:
     """Write a Lightning Pose multiview project into ``out_dir`` and return its ``config.yaml``.
 
     ``views`` cameras (``cam0``, ``cam1``, ...) film ``n_frames`` random poses (labeled) and a
     ``n_video_frames`` walk (one synchronised video per camera). Deterministic for a given ``seed``.
+    With ``crops``, each labeled image is the animal's square box cut out of the frame
+    (:func:`crop_box`), its labels in the crop's pixels, and ``bboxes_<view>.csv`` says where each
+    crop sits (``data.bbox_file``); the videos and the ground truth stay full frames.
 
     Layout::
 
@@ -681,6 +709,7 @@ def make_multiview_example_dataset(
         camera_params.csv                     labeled frame -> calibration file (Lightning Pose)
         CollectedData_<view>.csv              labels; NaN where the body hides the keypoint
         labeled-data/poses_<view>/imgNNNN.png
+        bboxes_<view>.csv                     with crops: x, y, h, w of each labeled image
         videos/synthetic_<view>.mp4
         ground_truth/labeled_<view>.csv       every keypoint's pixels, hidden or not
         ground_truth/labeled_<view>_occluded.csv
@@ -707,13 +736,26 @@ def make_multiview_example_dataset(
         (out_dir / "labeled-data" / f"{LABELED_SESSION}_{camera.name}").mkdir(
             parents=True, exist_ok=True
         )
+    boxes = {  # [N, 4] x, y, h, w; the whole frame without crops
+        c.name: np.array(
+            [crop_box(p) if crops else (0, 0, HEIGHT, WIDTH) for p in truth[c.name][0]]
+        )
+        for c in cameras
+    }
     for i, pose in enumerate(poses):
         gain = float(rng.uniform(0.85, 1.15))  # the room's light, the same for every camera
         for camera, backdrop in zip(cameras, backdrops, strict=True):
-            _write_png(out_dir / paths[camera.name][i], render(pose, camera, backdrop, rng, gain))
+            x, y, h, w = boxes[camera.name][i]
+            image = render(pose, camera, backdrop, rng, gain)[y : y + h, x : x + w]
+            _write_png(out_dir / paths[camera.name][i], image)
     for camera in cameras:
         pixels, occluded = truth[camera.name]
-        labels = np.where(occluded[..., None], np.nan, pixels).astype(np.float32)
+        corner = boxes[camera.name][:, None, :2]  # labels are in the crop's pixels
+        labels = np.where(occluded[..., None], np.nan, pixels - corner).astype(np.float32)
+        if crops:
+            pd.DataFrame(
+                boxes[camera.name], index=paths[camera.name], columns=["x", "y", "h", "w"]
+            ).to_csv(out_dir / bbox_file(camera.name))
         write_labels(
             out_dir / label_file(camera.name),
             LabeledData(paths[camera.name], labels, list(KEYPOINTS), "synthetic"),
@@ -732,7 +774,7 @@ def make_multiview_example_dataset(
     config = out_dir / "config.yaml"
     config.write_text(
         yaml.safe_dump(
-            multiview_example_config(out_dir, [c.name for c in cameras]), sort_keys=False
+            multiview_example_config(out_dir, [c.name for c in cameras], crops), sort_keys=False
         )
     )
     return config

@@ -13,7 +13,8 @@ import math
 import torch
 from torch import Tensor
 
-from pose.data.heatmaps import make_heatmaps, per_keypoint, rescale_pixels
+from pose.data import from_frame, to_frame
+from pose.data.heatmaps import make_heatmaps, per_keypoint
 from pose.geometry import CameraTensors, project, triangulate
 from pose.losses.heatmap import mse_loss
 
@@ -33,16 +34,30 @@ class ReprojectionHeatmapLoss:
     def weight(self) -> float:
         return 1.0 / (2.0 * math.exp(self.log_weight))
 
-    def __call__(self, xy: Tensor, keypoints: Tensor, scale: Tensor, heatmap_hw: tuple[int, int]):
+    def __call__(
+        self,
+        xy: Tensor,
+        keypoints: Tensor,
+        scale: Tensor,
+        heatmap_hw: tuple[int, int],
+        offset: Tensor | None = None,
+    ) -> Tensor:
         """The loss of predicted keypoints ``xy`` ``[B, V * K, 2]`` (differentiable decode, resized
-        pixels) against labels ``keypoints`` of the same layout; ``scale`` maps to original pixels."""
+        pixels) against labels ``keypoints`` of the same layout; ``scale`` and ``offset`` (a crop's
+        corner, None for whole frames) map resized pixels to the full frame the calibration is of,
+        and the reprojections back into each view's resized crop."""
         cams = self.cams.to(xy.device, torch.float32)
         v = cams.num_views
         factor = per_keypoint(scale).to(xy.device, torch.float32).expand_as(xy)
-        frame_xy = rescale_pixels(xy.float(), factor).unflatten(1, (v, -1))  # [B, V, K, 2]
+        shift = (
+            torch.zeros_like(factor)
+            if offset is None
+            else per_keypoint(offset).to(xy.device, torch.float32).expand_as(xy)
+        )
+        frame_xy = to_frame(xy.float(), factor, shift).unflatten(1, (v, -1))  # [B, V, K, 2]
         points = triangulate(frame_xy, cams)  # [B, K, 3]
         reprojected = project(points, cams).flatten(1, 2)  # [B, V * K, 2]
-        resized = rescale_pixels(reprojected, 1.0 / factor)
+        resized = from_frame(reprojected, factor, shift)
         predicted = make_heatmaps(resized, heatmap_hw, self.stride, uniform_for_nan=False)
         target = make_heatmaps(keypoints, heatmap_hw, self.stride, uniform_for_nan=False)
         # keypoints unlabeled, or seen by fewer than two views (no triangulation), are left out

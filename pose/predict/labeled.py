@@ -1,4 +1,4 @@
-"""Predict every labeled frame after training and score it in original-image pixels."""
+"""Predict every labeled frame after training and score it in original-image (full-frame) pixels."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from pose.data.heatmaps import per_keypoint, rescale_pixels
+from pose.data import to_frame
+from pose.data.heatmaps import per_keypoint
 from pose.predict.dlc_csv import errors_frame, predictions_frame, write_csv
 from pose.train.module import PoseLightningModule, pixel_errors
 from pose.train.precision import autocast
@@ -39,8 +40,9 @@ def predict_labeled(
             output = module(batch["image"].to(device, non_blocking=True))
         xy, conf = module.model.kind.decode(output)
         scale = batch["scale"].to(device)
+        offset = per_keypoint(batch["offset"].to(device))  # a crop's corner in its frame
         indices.append(batch["index"].numpy())
-        xys.append(rescale_pixels(xy, per_keypoint(scale)).cpu().numpy())
+        xys.append(to_frame(xy, per_keypoint(scale), offset).cpu().numpy())
         confs.append(conf.cpu().numpy())
         errs.append(pixel_errors(xy, batch["keypoints"].to(device), scale).cpu().numpy())
     order = np.argsort(np.concatenate(indices), kind="stable")

@@ -24,7 +24,8 @@ def pixel_errors(pred_xy: Tensor, true_xy: Tensor, scale: Tensor) -> Tensor:
     """Euclidean error per keypoint in ORIGINAL image pixels ``[B, K]`` (NaN where unlabeled).
 
     ``scale`` ``[B, 2]`` (or ``[B, K, 2]``, per keypoint) maps resized pixels back to original
-    ones, so errors are comparable across resize dims and model types.
+    ones, so errors are comparable across resize dims and model types (a crop's offset in its
+    frame cancels in the difference).
     """
     diff = (pred_xy - true_xy) * per_keypoint(scale)
     return diff.norm(dim=-1)
@@ -104,7 +105,9 @@ class PoseLightningModule(L.LightningModule):
         if self.reprojection is not None:
             xy, _ = self.model.kind.decode(output)
             hw = (output.shape[-2], output.shape[-1])
-            term = self.reprojection(xy, labeled["keypoints"], labeled["scale"], hw)
+            term = self.reprojection(
+                xy, labeled["keypoints"], labeled["scale"], hw, labeled.get("offset")
+            )
             self.log(
                 f"train/{self.reprojection.name}_loss",
                 term,

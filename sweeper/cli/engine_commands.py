@@ -154,7 +154,7 @@ def validate(config: ConfigArg, override: OverrideOpt = None) -> None:
     t, d, m = cfg.training, cfg.data, cfg.model
     line = lambda text: console.print(text, markup=False, highlight=False)  # noqa: E731
     window = MODEL_TYPES.get(m.model_type).context_offsets if m.model_type in MODEL_TYPES else None
-    # LP's multiview template names bounding-box files it does not ship: report, do not read
+    # a config this engine cannot train yet: report it, do not read its data
     summary = None if untrainable_reason(cfg) else check_data(cfg, window)
     console.print(f"[bold green]valid[/]: {escape(str(config))}")
     if summary is not None:
@@ -168,6 +168,9 @@ def validate(config: ConfigArg, override: OverrideOpt = None) -> None:
                 f"  data      {summary.num_frames} labeled frames in {d.data_dir} ({summary.csv_path.name})"
             )
         line(f"  keypoints {len(summary.keypoint_names)}: {', '.join(summary.keypoint_names)}")
+        if d.bbox_file:
+            boxes = [d.bbox_file] if isinstance(d.bbox_file, str) else list(d.bbox_file)
+            line(f"  crops     placed in their full frames by {', '.join(boxes)}")
         if summary.views:
             line(f"  cameras   {_calibration_line(cfg)}")
         if summary.frames_with_full_context is not None:
@@ -222,6 +225,14 @@ def example_data(
             show_default=False,
         ),
     ] = None,
+    crops: Annotated[
+        bool,
+        typer.Option(
+            "--crops",
+            help="With --views: label crops around the animal, placed in the frames by "
+            "bboxes_<view>.csv (data.bbox_file), as Lightning Pose's default multiview config expects.",
+        ),
+    ] = False,
 ) -> None:
     """Write a synthetic labeled data set with known keypoints, a video, and a config.yaml."""
     labels = ["CollectedData.csv"]
@@ -236,6 +247,8 @@ def example_data(
         if context:
             raise PoseError("--context: the multi-camera example (--views) has no context clips")
         labels = multiview.label_files(views)
+    elif crops:
+        raise PoseError("--crops: only the multi-camera example (--views) is written as crops")
     config = directory / "config.yaml"
     if directory.exists() and any(directory.iterdir()):
         if not (config.is_file() and all((directory / name).is_file() for name in labels)):
@@ -245,7 +258,7 @@ def example_data(
         console.print(f"example data already in {escape(str(directory))}; reusing it")
     elif views is not None:
         config = multiview.make_multiview_example_dataset(
-            directory, views=views, n_frames=n_images, seed=seed
+            directory, views=views, n_frames=n_images, seed=seed, crops=crops
         )
         console.print(
             f"wrote synthetic {views}-camera data set and config: [bold]{escape(str(config))}[/]"

@@ -310,6 +310,14 @@ BAD_INPUTS = [
         _with(data__csv_file=["a.csv", "b.csv"], data__bbox_file=["a.csv"]),
         "config key 'data.bbox_file': expected one bounding-box file per csv file (2)",
     ),
+    (
+        _with(data__csv_file=["a.csv", "b.csv"], data__bbox_file="a_bbox.csv"),
+        "config key 'data.bbox_file': expected a list of bounding-box files, one per csv file (2)",
+    ),
+    (
+        _with(data__bbox_file=["a_bbox.csv"]),
+        "config key 'data.bbox_file': expected a bounding-box file path",
+    ),
 ]
 
 

@@ -13,6 +13,7 @@ import torch
 
 from pose.config import load_config
 from pose.data import PoseDataModule
+from pose.data.bboxes import from_frame, to_frame
 from pose.data.multiview import CalibratedAugment3D, MultiviewDataset, MultiviewImageCache, load_rig
 from pose.data.multiview_labels import calibration_file, read_multiview_labels, view_names
 from pose.data.unlabeled import MultiviewClips
@@ -99,12 +100,18 @@ def test_items_put_the_views_side_by_side(multiview_data: Path) -> None:
     np.testing.assert_allclose(back, original, atol=1e-3)
 
 
-def test_3d_augmentation_keeps_the_views_one_scene(multiview_data: Path) -> None:
-    cfg = _cfg(multiview_data)
+@pytest.mark.parametrize("data", ["multiview_data", "multiview_crops"])
+def test_3d_augmentation_keeps_the_views_one_scene(
+    data: str, request: pytest.FixtureRequest
+) -> None:
+    """Also on crops (``data.bbox_file``): the 3D pose is projected into each full frame and
+    mapped into the view's crop."""
+    root: Path = request.getfixturevalue(data)
+    cfg = _cfg(root)
     labels = read_multiview_labels(cfg)
     rig = load_rig(cfg)
     assert rig is not None
-    cache = MultiviewImageCache(multiview_data, labels, (128, 128))
+    cache = MultiviewImageCache(root, labels, (128, 128))
     dataset = MultiviewDataset(
         cache, labels, np.arange(len(labels)), augment_3d=CalibratedAugment3D(rig)
     )
@@ -112,7 +119,7 @@ def test_3d_augmentation_keeps_the_views_one_scene(multiview_data: Path) -> None
     moved = 0.0
     for i in range(8):
         item = dataset[i]
-        frame = (item["keypoints"] + 0.5) * item["scale"] - 0.5  # original pixels, [V * K, 2]
+        frame = to_frame(item["keypoints"], item["scale"], item["offset"])  # [V * K, 2]
         views = frame.double().unflatten(0, (3, -1))
         error = reprojection_error(views, cams)
         assert float(torch.nanmean(error)) < 0.5  # one 3D pose explains every view's labels
@@ -187,11 +194,16 @@ def test_clips_of_long_videos_keep_the_same_blocks_in_every_view(tmp_path: Path)
         MultiviewClips([[session[0], longer, session[2]]], (16, 16), 4, 2)
 
 
-def test_3d_augmentation_warps_each_image_as_its_labels_move(multiview_data: Path) -> None:
+@pytest.mark.parametrize("data", ["multiview_data", "multiview_crops"])
+def test_3d_augmentation_warps_each_image_as_its_labels_move(
+    data: str, request: pytest.FixtureRequest
+) -> None:
     """A blob painted at a label in each view's resized image (non-square resize factors) lands
     where the view's affine takes that label, converted to resized pixels: the image warp agrees with
     the augmentation (the new labels themselves are the reprojections, which a per-view affine
-    follows only approximately, as in Lightning Pose)."""
+    follows only approximately, as in Lightning Pose). On crops the affine, given in full-frame
+    pixels, is converted through each view's crop."""
+    multiview_data: Path = request.getfixturevalue(data)
     cfg = _cfg(multiview_data)
     labels = read_multiview_labels(cfg)
     rig = load_rig(cfg)
@@ -221,8 +233,7 @@ def test_3d_augmentation_warps_each_image_as_its_labels_move(multiview_data: Pat
             if image.sum() < 0.9 * 250 * 2 * np.pi * 4:  # partly warped out of view
                 continue
             moved = affines[v, :, :2] @ labels.keypoints[row, v, 0] + affines[v, :, 2]
-            s = dataset.view_scale[row, v]
-            expected = (moved + 0.5) / s - 0.5
+            expected = from_frame(moved, dataset.view_scale[row, v], dataset.view_offset[row, v])
             centroid = np.array([(image * xx).sum(), (image * yy).sum()]) / image.sum()
             np.testing.assert_allclose(centroid, expected, atol=0.15)
             checked += 1

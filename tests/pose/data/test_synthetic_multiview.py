@@ -150,22 +150,58 @@ def test_config_is_the_default_multiview_config_for_this_data(multiview_dir: Pat
     )
     assert t.imgaug_3d and not t.imgaug_hflip and m.losses_to_use == []
     assert max(t.lr_scheduler_params.multisteplr.milestones or []) <= (t.max_epochs or 0)
-    default = yaml.safe_load(
-        require(PEER_CONFIGS / "lightning-pose_config_default_multiview.yaml").read_text()
-    )
-
-    def keys(node: object, prefix: str = "") -> set[str]:
-        if not isinstance(node, dict):
-            return set()
-        return {f"{prefix}{k}" for k in node} | {
-            key for k, v in node.items() for key in keys(v, f"{prefix}{k}.")
-        }
-
     # the default's keys, less the bounding boxes this data set has none of, plus its calibration
     # and the switch that keeps the ViT from downloading pretrained weights
-    added = {"data.camera_params_file", "model.backbone_pretrained"}
-    expected = keys(default) - {"data.bbox_file"} | added
-    assert keys(raw) == expected
+    assert _keys(raw) == _keys(_default_multiview()) - {"data.bbox_file"} | ADDED_KEYS
+
+
+ADDED_KEYS = {"data.camera_params_file", "model.backbone_pretrained"}
+
+
+def _default_multiview() -> dict:
+    path = require(PEER_CONFIGS / "lightning-pose_config_default_multiview.yaml")
+    return yaml.safe_load(path.read_text())
+
+
+def _keys(node: object, prefix: str = "") -> set[str]:
+    if not isinstance(node, dict):
+        return set()
+    return {f"{prefix}{k}" for k in node} | {
+        key for k, v in node.items() for key in _keys(v, f"{prefix}{k}.")
+    }
+
+
+def test_crops_are_windows_of_the_frames_placed_by_bbox_files(
+    multiview_dir: Path, tmp_path: Path
+) -> None:
+    """``crops=True``: the same frames (same seed), each labeled image a window of its frame,
+    labels in the window's pixels, and ``bboxes_<view>.csv`` as Lightning Pose's default multiview
+    config names them (its every key, ``bbox_file`` included)."""
+    crops = tmp_path / "crops"
+    make_multiview_example_dataset(
+        crops, views=3, n_frames=N_FRAMES, n_video_frames=N_VIDEO_FRAMES, seed=0, crops=True
+    )
+    raw = yaml.safe_load((crops / "config.yaml").read_text())
+    assert raw["data"]["bbox_file"] == [f"bboxes_{v}.csv" for v in VIEWS]
+    assert _keys(raw) == _keys(_default_multiview()) | ADDED_KEYS
+    for view in VIEWS:
+        boxes = pd.read_csv(crops / f"bboxes_{view}.csv", index_col=0)
+        labels = read_labels(crops / f"CollectedData_{view}.csv")
+        full = read_labels(multiview_dir / f"CollectedData_{view}.csv")
+        assert list(boxes.columns) == ["x", "y", "h", "w"]
+        assert boxes.index.tolist() == labels.image_paths == full.image_paths
+        corners = boxes[["x", "y"]].to_numpy()[:, None, :]
+        np.testing.assert_allclose(labels.keypoints + corners, full.keypoints, equal_nan=True)
+        seen = ~np.isnan(labels.keypoints[..., 0])
+        sizes = boxes[["w", "h"]].to_numpy()[:, None, :]
+        assert ((labels.keypoints >= 0) & (labels.keypoints <= sizes - 1)).all(-1)[seen].all()
+        for path, (x, y, h, w) in zip(labels.image_paths, boxes.to_numpy(), strict=True):
+            crop, frame = cv2.imread(str(crops / path)), cv2.imread(str(multiview_dir / path))
+            assert crop.shape == (h, w, 3) and w < WIDTH
+            np.testing.assert_array_equal(crop, frame[y : y + h, x : x + w])
+    # the videos and the ground truth stay full frames
+    video = "videos/synthetic_cam0.mp4"
+    assert (crops / video).read_bytes() == (multiview_dir / video).read_bytes()
 
 
 def test_deterministic_per_seed(tmp_path: Path) -> None:

@@ -69,3 +69,18 @@ def test_per_keypoint_resize_factors_map_each_view_to_its_frame() -> None:
     assert float(loss(resized, resized, factors[None], (32, 64))) < 1e-6
     # the same labels read with one factor for all views are inconsistent in 3D
     assert float(loss(resized, resized, torch.ones(1, 2), (32, 64))) > 1e-3
+
+
+def test_crop_offsets_place_each_view_in_its_frame() -> None:
+    """Crops (``data.bbox_file``): labels in each view's resized crop triangulate to one 3D pose
+    once scale and offset take them to the calibrated frames, and the reprojections come back
+    into the crops; read without the offsets, the same labels disagree in 3D."""
+    cams = _rig().to_tensors()
+    points = torch.tensor([[[0.05, 0.02, 0.0], [-0.04, 0.06, 0.03]]])
+    frame = project(points, cams).flatten(1, 2)  # [1, 6, 2] in each view's 64x64 frame
+    factors = torch.tensor([[0.5, 0.5], [0.5, 0.5], [1.0, 1.0], [1.0, 1.0], [0.5, 1.0], [0.5, 1.0]])
+    offsets = torch.tensor([[10.0, 5.0]] * 2 + [[0.0, 0.0]] * 2 + [[20.0, 12.0]] * 2)
+    crop = (frame - offsets + 0.5) / factors - 0.5
+    loss = ReprojectionHeatmapLoss(cams, stride=2)
+    assert float(loss(crop, crop, factors[None], (32, 64), offsets[None])) < 1e-6
+    assert float(loss(crop, crop, factors[None], (32, 64))) > 1e-3

@@ -1,5 +1,6 @@
 """Lightning Pose's default multiview config trains here on the synthetic 3-camera data: with the
-calibration (3D augmentation and the reprojection loss), without it, and with pca_multiview."""
+calibration (3D augmentation and the reprojection loss), on bounding-box crops, without the
+calibration, and with pca_multiview."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from pose.config import load_config
+from pose.data import read_labels
 from pose.errors import DataError
 from pose.pipeline import train
 from pose.predict import read_predictions
@@ -19,11 +22,13 @@ from tests.conftest import PEER_CONFIGS, require
 VIEWS = ["cam0", "cam1", "cam2"]
 
 
-def _default_multiview(data: Path, *extra: str):
-    """LP's file with the data paths, csv_file and view_names of this data set; shortened to one
-    epoch at 64x64 from random init (its ViT weights are not downloadable here)."""
+def _default_multiview(data: Path, *extra: str, crops: bool = False):
+    """LP's file with the data paths, csv_file, view_names and bbox_file of this data set (null
+    without ``crops``); shortened to one epoch at 64x64 from random init (its ViT weights are not
+    downloadable here)."""
     path = require(PEER_CONFIGS / "lightning-pose_config_default_multiview.yaml")
     csvs = ",".join(f"CollectedData_{v}.csv" for v in VIEWS)
+    boxes = ",".join(f"bboxes_{v}.csv" for v in VIEWS)
     return load_config(
         path,
         [
@@ -31,7 +36,8 @@ def _default_multiview(data: Path, *extra: str):
             f"data.video_dir={data / 'videos'}",
             f"data.csv_file=[{csvs}]",
             f"data.view_names=[{','.join(VIEWS)}]",
-            "data.bbox_file=null",  # the file's own comment: delete it without bounding boxes
+            # the file's own comment: delete it without bounding boxes
+            f"data.bbox_file=[{boxes}]" if crops else "data.bbox_file=null",
             "model.backbone_pretrained=false",
             "data.image_resize_dims.height=64",
             "data.image_resize_dims.width=64",
@@ -76,6 +82,32 @@ def test_default_multiview_config_trains_with_calibration(
     for view in VIEWS:
         assert len(read_predictions(out / "video_preds" / f"synthetic_{view}.csv")) == 16
     assert len(pd.read_csv(out / "video_preds" / "synthetic_3d.csv", header=[0, 1, 2])) == 16
+
+
+@pytest.mark.slow
+def test_default_multiview_config_trains_on_crops(multiview_crops: Path, tmp_path: Path) -> None:
+    """LP's default with its bbox_file: every view's predictions and errors in full-frame pixels
+    (the ground truth's), the reprojection loss and the 3D predictions in the calibrated frames,
+    and the videos after training predicted as whole frames."""
+    cfg = _default_multiview(multiview_crops, crops=True)
+    assert cfg.data.bbox_file == [f"bboxes_{v}.csv" for v in VIEWS] and cfg.training.imgaug_3d
+    out = tmp_path / "run"
+    metrics = train(cfg, out, progress_bar=False).metrics
+    names = list(cfg.data.keypoint_names or [])
+    for view in VIEWS:
+        preds = read_predictions(out / f"predictions_{view}.csv")
+        xy = np.stack([preds.xs(c, axis=1, level=2).to_numpy(float) for c in ("x", "y")], -1)
+        truth = read_labels(multiview_crops / "ground_truth" / f"labeled_{view}.csv").keypoints
+        labeled = read_labels(multiview_crops / f"CollectedData_{view}.csv").keypoints
+        expected = np.where(np.isnan(labeled[..., 0]), np.nan, np.linalg.norm(xy - truth, axis=-1))
+        errors = pd.read_csv(out / f"predictions_{view}_pixel_error.csv", index_col=0)
+        np.testing.assert_allclose(errors[names].to_numpy(float), expected, rtol=1e-4)
+        assert metrics["pixel_error_by_view"][view]["train"] > 0
+    assert _log(out)["train/supervised_reprojection_heatmap_mse_loss"].notna().any()
+    points = pd.read_csv(out / "predictions_3d.csv", header=[0, 1, 2], index_col=0)
+    assert points.shape == (24, 3 * len(names)) and points.notna().any().any()
+    for view in VIEWS:
+        assert len(read_predictions(out / "video_preds" / f"synthetic_{view}.csv")) == 16
 
 
 @pytest.mark.slow

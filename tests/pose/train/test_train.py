@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from pose.config import PoseConfig, load_config
+from pose.data import read_labels
 from pose.errors import ConfigError, WeightsError
 from pose.pipeline import train
 from pose.predict import read_predictions
@@ -444,12 +445,32 @@ def test_several_devices_train_with_ddp(
     assert best and all(torch.isfinite(v).all() for v in best.values())
 
 
-def test_untrainable_lightning_pose_features_refused(synthetic_dir: Path, tmp_path: Path) -> None:
-    multiview = ["data.csv_file=[a.csv,b.csv]", "data.view_names=[top,bottom]"]
-    crops = ["data.bbox_file=[a_bbox.csv,b_bbox.csv]"]
-    with pytest.raises(ConfigError, match="data.bbox_file: training on bounding-box crops"):
-        run(fast_cfg(synthetic_dir, *multiview, *crops), tmp_path / "r")
-    assert not (tmp_path / "r").exists()
+def frame_errors(preds: pd.DataFrame, truth: np.ndarray) -> np.ndarray:
+    """``[N, K]`` distances of a predictions CSV's x, y to full-frame labels ``truth``."""
+    xy = np.stack([preds.xs(c, axis=1, level=2).to_numpy(float) for c in ("x", "y")], axis=-1)
+    return np.linalg.norm(xy - truth, axis=-1)
+
+
+def test_crops_train_and_predict_in_full_frame_pixels(
+    cropped_synthetic_dir: Path, synthetic_dir: Path, tmp_path: Path
+) -> None:
+    """``data.bbox_file``: predictions.csv and its errors are in the frames' pixels (the
+    uncropped labels), and the videos after training are predicted as whole frames."""
+    out = tmp_path / "run"
+    cfg = fast_cfg(
+        cropped_synthetic_dir, "training.max_epochs=1", "eval.predict_vids_after_training=true"
+    )
+    result = run(cfg, out)
+    truth = read_labels(synthetic_dir / "CollectedData.csv").keypoints
+    errors = pd.read_csv(out / "predictions_pixel_error.csv", index_col=0)
+    written = errors[list(cfg.data.keypoint_names or [])].to_numpy(float)
+    np.testing.assert_allclose(
+        frame_errors(read_predictions(out / "predictions.csv"), truth), written, rtol=1e-4
+    )
+    train_rows = (errors["set"] == "train").to_numpy()
+    mean_train = np.nanmean(written[train_rows])
+    assert result.metrics["pixel_error"]["train"] == pytest.approx(mean_train, rel=1e-4)
+    assert len(read_predictions(out / "video_preds" / "synthetic.csv")) == 24
 
 
 def test_context_model_trains_and_reloads(tmp_path: Path) -> None:

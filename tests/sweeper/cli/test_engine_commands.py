@@ -281,14 +281,28 @@ def test_bad_override_and_missing_config(tmp_path: Path, monkeypatch, capsys) ->
     assert code == 2  # usage error from the CLI parser
 
 
-def test_validate_multiview_peer_config_warns(tmp_path: Path, monkeypatch, capsys) -> None:
-    path = require(PEER_CONFIGS / "lightning-pose_config_default_multiview.yaml")
-    code, stdout, _ = cli(
-        monkeypatch, capsys, "validate", path, "--override", f"data.data_dir={tmp_path}"
+def test_validate_multiview_peer_config_on_the_crops_example(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """LP's multiview template names cam0, cam1, their CSVs and bboxes_<view>.csv: the 2-camera
+    example written as crops is its data with only the data paths overridden."""
+    data = tmp_path / "crops"
+    code, _, _ = cli(
+        monkeypatch, capsys, "example-data", data, "--views", "2", "--crops", "--n-images", "10"
     )
-    assert code == 0
-    # LP's file names two bounding-box files; crops are what is not trained here yet
-    assert "cannot be trained here yet" in stdout and "data.bbox_file" in stdout
+    assert code == 0 and (data / "bboxes_cam1.csv").is_file()
+    path = require(PEER_CONFIGS / "lightning-pose_config_default_multiview.yaml")
+    paths = [f"data.data_dir={data}", f"data.video_dir={data / 'videos'}"]
+    code, stdout, _ = cli(monkeypatch, capsys, "validate", path, *overrides(*paths))
+    assert code == 0 and "cannot be trained" not in stdout
+    assert "10 labeled moments seen by 2 cameras" in stdout
+    assert "crops" in stdout and "bboxes_cam0.csv, bboxes_cam1.csv" in stdout
+    # without the crops it names the file it misses, in one line
+    (data / "bboxes_cam1.csv").unlink()
+    code, _, err = cli(monkeypatch, capsys, "validate", path, *overrides(*paths))
+    assert code == 2 and "data.bbox_file" in err and "bboxes_cam1.csv" in err
+    code, _, err = cli(monkeypatch, capsys, "example-data", tmp_path / "one", "--crops")
+    assert code == 2 and "--crops" in err and not (tmp_path / "one").exists()
 
 
 def test_hflip_without_partner_is_refused_by_validate(
