@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 import yaml
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from pose.config import build_config, read_config_file
 from sweeper.errors import SweepError
@@ -34,6 +34,7 @@ from sweeper.space import load_space
 from sweeper.study.samplers import PRUNERS, SAMPLERS
 from sweeper.study.storage import DEFAULT_ROOT, default_storage_url, open_storage, redact
 from sweeper.study.study import (
+    ATTR_REASON,
     ATTR_RUN_ID,
     Objective,
     best_complete_trial,
@@ -50,6 +51,9 @@ if TYPE_CHECKING:
     from sweeper.trial.runner import TrialContext, TrialOutcome, TrialStatus
 
 MAX_CONSECUTIVE_FAILURES = 3
+SURPLUS_REASON = (
+    "not run: other workers asked at the same instant and the study already had its n_trials"
+)
 # study names become MLflow run names and search filters: keep them to a safe alphabet
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
@@ -293,7 +297,8 @@ class Sweep:
                 self.parent_run_id, self.study_name, trial.number, sampled, {}
             )
         if run_id and self.tracker.run_is_active(run_id):
-            self.tracker.finish_child(run_id, "FAIL", reason, {})
+            # KILLED in MLflow (the trial did not fail, its worker died); FAIL in Optuna
+            self.tracker.finish_child(run_id, "FAIL", reason, {}, interrupted=True)
         self._retry(study, trial)
 
     def _on_status(self, status: TrialStatus | None, number: int) -> None:
@@ -366,10 +371,12 @@ class Sweep:
                             not stop and free and done + counts.get("RUNNING", 0) < self.target
                         )
                         if can_start:
-                            slot = free.pop(0)
                             trial = self.study.ask()
                             # at once: a trial without any heartbeat is never found stale
                             self.storage.record_heartbeat(trial._trial_id)
+                            if self._surplus(trial):
+                                continue
+                            slot = free.pop(0)
                             future = pool.submit(run_one_trial, ctx, trial, slot, threads)
                             futures[future] = (trial, slot)
                             continue
@@ -397,6 +404,19 @@ class Sweep:
                 f"{self._last_failure}"
             )
         return summary
+
+    def _surplus(self, trial: optuna.Trial) -> bool:
+        """True (and the trial ended as FAIL, never run) when other workers asked at the same
+        instant and the trials numbered before this one already make up the target: a study
+        never gets more than ``n_trials`` finished trials, however many workers share it."""
+        # WAITING: a dead worker's params queued again, which the next ask() takes first
+        states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+        claimed = self.study.get_trials(deepcopy=False, states=states)
+        if sum(t.number < trial.number for t in claimed) < self.target:
+            return False
+        trial.set_user_attr(ATTR_REASON, SURPLUS_REASON)
+        self.study.tell(trial, state=TrialState.FAIL)
+        return True
 
     def _stop_trials(self, futures: dict[Future, tuple[optuna.Trial, str | None]]) -> None:
         """Stop this process's trials and wait until each has marked itself (heartbeats go on)."""

@@ -129,3 +129,34 @@ def _signal_handlers_untouched() -> Iterator[None]:
     for s in watched:
         signal.signal(s, before[s])  # the next tests get a clean process either way
     assert not changed, f"the test left its own handler for {', '.join(changed)}"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[object]:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 for the session (``services`` tests)."""
+    from tests import services
+
+    reason = services.missing_reason()
+    if reason:
+        pytest.skip(reason)
+    server = services.start_postgres()
+    try:
+        yield server
+    finally:
+        services.remove(server)
+
+
+@pytest.fixture
+def mlflow_server(postgres: object, tmp_path: Path) -> Iterator[object]:
+    """An MLflow tracking server on a free port of 127.0.0.1, backed by its own PostgreSQL
+    database of the session's cluster, with artifacts under ``tmp_path``."""
+    from tests import services
+
+    assert isinstance(postgres, services.Postgres)
+    backend = postgres.create_database(f"mlflow_{tmp_path.name}".lower().replace("-", "_"))
+    server = services.MlflowServer(backend, tmp_path / "artifacts", tmp_path / "mlflow-server.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

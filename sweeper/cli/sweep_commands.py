@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -112,15 +112,21 @@ def run(
     keep_outputs: Annotated[
         bool, typer.Option(help="Keep each trial's files under ROOT/trials after logging.")
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Start K local worker processes on this study, one trial each at a time (with "
+            "GPUs, worker i takes GPU i mod G); logs in ROOT/workers/STUDY/.",
+        ),
+    ] = None,
     root: RootOpt = Path("mlruns"),
 ) -> None:
     """Sweep a base config over search spaces: Optuna trials, each tracked as an MLflow run."""
     command_started = time.monotonic()
     from rich.live import Live
 
-    from sweeper.cli.progress import duration, ended_line, render
-    from sweeper.space.params import value_label
-    from sweeper.study.storage import redact
+    from sweeper.cli.progress import ended_line, render
     from sweeper.sweep import SweepInterrupted, SweepOptions, SweepView, run_sweep
 
     _quiet_libraries()
@@ -132,6 +138,23 @@ def run(
             raise PoseError(
                 f"--gpus {gpus!r}: expected comma-separated GPU ids, e.g. 0,1"
             ) from None
+    if workers is not None:
+        if parallel is not None:
+            raise PoseError(
+                "--workers and --parallel: each worker runs one trial at a time; pass one"
+            )
+        _run_local_workers(
+            workers,
+            gpu_ids,
+            study_name,
+            base_config,
+            storage,
+            tracking_uri,
+            root,
+            metric,
+            command_started,
+        )
+        return
     opts = SweepOptions(
         base_config=base_config,
         spaces=list(space),
@@ -176,23 +199,48 @@ def run(
             live.stop()
             err_console.print(Text.assemble(("interrupted", "bold yellow"), f": {err}"))
             raise typer.Exit(130) from None
-    c = summary.counts
+    _print_outcome(
+        summary.study,
+        summary.counts,
+        summary.best,
+        opts.metric,
+        command_started,
+        storage,
+        tracking_uri,
+        root,
+        summary.trials_page,
+    )
+
+
+def _print_outcome(
+    study: str,
+    c: dict[str, int],
+    best: Any,
+    metric: str,
+    command_started: float,
+    storage: str | None,
+    tracking_uri: str | None,
+    root: Path,
+    trials_page: str | None,
+) -> None:
+    """The lines a finished sweep prints: counts, the best trial, where to compare and promote."""
+    from sweeper.cli.progress import duration
+    from sweeper.space.params import value_label
+    from sweeper.study.storage import redact
+
     console.print(
-        f"[bold green]study {escape(summary.study)}[/]: {c.get('COMPLETE', 0)} complete, "
+        f"[bold green]study {escape(study)}[/]: {c.get('COMPLETE', 0)} complete, "
         f"{c.get('PRUNED', 0)} pruned, {c.get('FAIL', 0)} failed "
         f"in {duration(time.monotonic() - command_started)}"
     )
-    if summary.best is not None:
-        console.print(
-            f"best trial {summary.best.number}: {opts.metric} = {summary.best.value:.4g}",
-            highlight=False,
-        )
-        for key, value in summary.best.params.items():
+    if best is not None:
+        console.print(f"best trial {best.number}: {metric} = {best.value:.4g}", highlight=False)
+        for key, value in best.params.items():
             console.print(Text(f"  {key}: {value_label(value)}"), highlight=False)
     if tracking_uri is None:
         ui = "sweeper ui, then open the page it prints for this study"
-    elif tracking_uri.startswith(("http://", "https://")) and summary.trials_page:
-        ui = f"{redact(tracking_uri).rstrip('/')}/{summary.trials_page}"
+    elif tracking_uri.startswith(("http://", "https://")) and trials_page:
+        ui = f"{redact(tracking_uri).rstrip('/')}/{trials_page}"
     else:
         ui = f"open {redact(tracking_uri)}"
     console.print(Text(f"compare trials: {ui}"), soft_wrap=True)
@@ -206,9 +254,94 @@ def run(
         if value
     )
     console.print(
-        f"promote the best: sweeper promote {escape(summary.study)} --model-name NAME"
-        + escape(where)
+        f"promote the best: sweeper promote {escape(study)} --model-name NAME" + escape(where)
     )
+
+
+def _run_local_workers(
+    count: int,
+    gpu_ids: list[int] | None,
+    study_name: str | None,
+    base_config: Path,
+    storage: str | None,
+    tracking_uri: str | None,
+    root: Path,
+    metric: str,
+    command_started: float,
+) -> None:
+    """``--workers K``: start K ``sweeper run`` processes on the study, show its progress, wait."""
+    import sys
+
+    from rich.live import Live
+
+    from sweeper.study.storage import default_storage_url, open_storage
+    from sweeper.study.study import best_complete_trial, state_counts
+    from sweeper.sweep import default_study_name
+    from sweeper.workers import last_line, plan_workers, run_workers
+
+    _quiet_libraries()
+    if gpu_ids is None:
+        import torch
+
+        gpu_ids = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    name = study_name or default_study_name(base_config)
+    url = storage or default_storage_url(root)
+    log_dir = root / "workers" / name
+    workers = plan_workers(sys.argv[1:], count, gpu_ids, log_dir)
+    where = f"GPUs {','.join(map(str, gpu_ids))}" if gpu_ids else "CPU"
+    console.print(f"starting {count} workers on study {escape(name)} ({where}); logs in {log_dir}/")
+    study = None
+
+    def load() -> Any:
+        import optuna
+
+        nonlocal study
+        if study is None:
+            try:
+                study = optuna.load_study(study_name=name, storage=open_storage(url, 60))
+            except KeyError:
+                return None  # the workers have not created it yet
+        return study
+
+    with Live(console=console, refresh_per_second=1, transient=True) as live:
+
+        def on_tick() -> None:
+            current = load()
+            if current is None:
+                live.update(Text(f"{count} workers starting"))
+                return
+            c = state_counts(current)
+            live.update(
+                Text(
+                    f"study {name}: {c.get('COMPLETE', 0)} complete, {c.get('PRUNED', 0)} pruned, "
+                    f"{c.get('FAIL', 0)} failed, {c.get('RUNNING', 0)} running "
+                    f"({count} workers)"
+                )
+            )
+
+        codes = run_workers(workers, on_tick)
+    failed = [(w, code) for w, code in zip(workers, codes, strict=True) if code not in (0, 130)]
+    for worker, code in failed:
+        err_console.print(
+            f"worker {worker.index} exited with {code}: {escape(last_line(worker.log))}"
+        )
+    current = load()
+    if current is not None:
+        _print_outcome(
+            name,
+            dict(state_counts(current)),
+            best_complete_trial(current),
+            metric,
+            command_started,
+            storage,
+            tracking_uri,
+            root,
+            None,
+        )
+    if failed:
+        raise typer.Exit(failed[0][1])
+    if 130 in codes:
+        raise typer.Exit(130)
 
 
 StudyArg = Annotated[str, typer.Argument(help="Optuna study name.", show_default=False)]

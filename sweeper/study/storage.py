@@ -6,22 +6,41 @@ local ``sweeper run`` processes can share them without "database is locked" fail
 
 from __future__ import annotations
 
+import random
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import optuna
 from filelock import FileLock
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from sweeper.errors import SweepError
 
 DEFAULT_ROOT = Path("mlruns")
 SQLITE_TIMEOUT_SECONDS = 60
+# One kept connection per worker process (its threads take turns; Optuna's calls are short), so
+# 64 workers hold 64 of PostgreSQL's default max_connections of 100; one more opens only while a
+# call nests a second session (Optuna's schema check does) and closes after. Pre-ping replaces
+# connections the server or a proxy dropped while a trial trained.
+SERVER_POOL: dict[str, Any] = {
+    "pool_size": 1,
+    "max_overflow": 1,
+    "pool_timeout": 60,
+    "pool_pre_ping": True,
+    "pool_recycle": 1800,
+}
+# a refused connection (server starting, or out of connection slots) is retried this many times,
+# waiting 1, 2, 4, ... seconds (with jitter, so many workers do not retry in step)
+CONNECT_ATTEMPTS = 5
+SCHEMA_RACE_ATTEMPTS = 5
 
 
 def default_storage_url(root: Path = DEFAULT_ROOT) -> str:
@@ -84,6 +103,50 @@ def prepare_sqlite(url: str) -> None:
         connection.execute("PRAGMA journal_mode=WAL")
 
 
+_T = TypeVar("_T")
+
+
+def with_backoff(
+    what: str, url: str, call: Callable[[], _T], attempts: int = CONNECT_ATTEMPTS
+) -> _T:
+    """``call()``, retried with exponential backoff while the database refuses connections; then
+    a one-line :class:`SweepError` naming the storage (its password hidden) and the reason."""
+    from sqlalchemy.exc import DBAPIError
+
+    for attempt in range(attempts):
+        try:
+            return call()
+        except DBAPIError as err:
+            if not err.connection_invalidated and not _refused(err):
+                raise
+            if attempt == attempts - 1:
+                reason = scrub(str(err.orig or err).strip().splitlines()[0], url)
+                raise SweepError(
+                    f"--storage {redact(url)}: {what}: the database refused {attempts} connection "
+                    f"attempts over {2 ** (attempts - 1) - 1} s: {reason}"
+                ) from None
+            time.sleep(2**attempt * random.uniform(0.5, 1.0))
+    raise AssertionError("unreachable")
+
+
+def _refused(err: Exception) -> bool:
+    """A connection the server refused or dropped: worth retrying (unlike a bad password)."""
+    text = str(getattr(err, "orig", None) or err).lower()
+    return any(
+        phrase in text
+        for phrase in (
+            "connection refused",
+            "too many clients",
+            "remaining connection slots",
+            "the database system is starting up",
+            "server closed the connection",
+            "could not connect",
+            "connection timeout",
+            "timeout expired",
+        )
+    )
+
+
 def open_storage(
     url: str,
     heartbeat_seconds: int,
@@ -94,9 +157,10 @@ def open_storage(
     if url.startswith("sqlite"):
         prepare_sqlite(url)
         engine_kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT_SECONDS}
-    elif url.startswith("postgresql"):
-        engine_kwargs["pool_pre_ping"] = True
-    try:
+    else:
+        engine_kwargs.update(SERVER_POOL)
+
+    def create() -> RDBStorage:
         with init_lock(url):
             return RDBStorage(
                 url,
@@ -105,6 +169,23 @@ def open_storage(
                 grace_period=2 * heartbeat_seconds,
                 heartbeat_stale_trial_callback=on_stale_trial,
             )
+
+    def connect() -> RDBStorage:
+        # workers opening a fresh server database at once race to create Optuna's tables (the
+        # file lock serializes only SQLite): the losers' commit fails; by then the tables exist
+        for attempt in range(SCHEMA_RACE_ATTEMPTS):
+            try:
+                return create()
+            except (optuna.exceptions.StorageInternalError, IntegrityError, ProgrammingError):
+                if sqlite_path(url) is not None or attempt == SCHEMA_RACE_ATTEMPTS - 1:
+                    raise
+                time.sleep(random.uniform(0.2, 1.0))
+        raise AssertionError("unreachable")
+
+    try:
+        return with_backoff("cannot open Optuna storage", url, connect)
+    except SweepError:
+        raise
     except ModuleNotFoundError as err:
         extra = " (pip install 'pose-sweeper[postgres]')" if "psycopg" in str(err) else ""
         raise SweepError(f"--storage {redact(url)}: missing driver {err.name}{extra}") from None

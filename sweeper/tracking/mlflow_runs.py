@@ -46,6 +46,8 @@ TAG_TRIAL = "sweeper.trial_number"
 TAG_STATE = "sweeper.state"
 TAG_REASON = "sweeper.reason"
 TAG_PARENT = "mlflow.parentRunId"
+TAG_RETRY_OF = "sweeper.retry_of"  # the trial number whose worker died, which this run retries
+TAG_RETRIES = "sweeper.retries"  # how many times those params have been retried
 # Optuna trial state -> MLflow run status
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
 _BATCH = 100  # MLflow's limit of params per log_batch call
@@ -276,6 +278,7 @@ class Tracker:
         trial_number: int,
         sampled: Mapping[str, str],
         config: Mapping[str, Any],
+        tags: Mapping[str, str] | None = None,
     ) -> str:
         """A nested run logging the sampled params and the rest of the resolved config."""
         run = self.client.create_run(
@@ -287,6 +290,7 @@ class Tracker:
                 TAG_ROLE: "trial",
                 TAG_TRIAL: str(trial_number),
                 TAG_STATE: "RUNNING",
+                **(tags or {}),
             },
         )
         run_id = run.info.run_id

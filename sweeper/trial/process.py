@@ -15,8 +15,10 @@ from collections.abc import Iterator
 from multiprocessing.context import ForkServerContext
 from typing import TYPE_CHECKING, Any
 
+from sweeper.trial.wait_engine import wait_seconds
+
 if TYPE_CHECKING:
-    from sweeper.trial.worker import TrialRequest
+    from sweeper.trial.request import TrialRequest
 
 # the engine: the server imports it at warm_up(); this process not before it needs it, meanwhile
 _PRELOAD = ["sweeper.trial.worker"]
@@ -25,7 +27,10 @@ _PRELOAD = ["sweeper.trial.worker"]
 @functools.cache
 def _context() -> ForkServerContext:
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(_PRELOAD)
+    # the platform benchmark's engine needs no torch (bench/scaling.py: many workers, one machine)
+    ctx.set_forkserver_preload(
+        ["sweeper.trial.wait_engine"] if wait_seconds() is not None else _PRELOAD
+    )
     return ctx
 
 
@@ -56,7 +61,10 @@ class TrialProcess:
     """One running trial: its messages, a way to answer prune questions, and a way to stop it."""
 
     def __init__(self, request: TrialRequest) -> None:
-        from sweeper.trial.worker import run_trial  # torch and Lightning: see _PRELOAD
+        if wait_seconds() is not None:
+            from sweeper.trial.wait_engine import run_wait_trial as run_trial
+        else:
+            from sweeper.trial.worker import run_trial  # torch and Lightning: see _PRELOAD
 
         ctx = _context()
         self.conn, child_conn = ctx.Pipe()

@@ -26,9 +26,9 @@ from pose.config import build_config, config_to_dict, untrainable_reason
 from pose.errors import PoseError
 from sweeper.space import SearchSpace, apply_values
 from sweeper.study.study import ATTR_REASON, ATTR_RUN_ID, Objective
-from sweeper.tracking.mlflow_runs import Tracker
+from sweeper.tracking.mlflow_runs import TAG_RETRIES, TAG_RETRY_OF, Tracker
 from sweeper.trial.process import TrialProcess
-from sweeper.trial.worker import TrialRequest
+from sweeper.trial.request import TrialRequest
 
 LOG_FILE = "trial.log"
 
@@ -114,7 +114,12 @@ def run_one_trial(
         cfg = build_config(raw, source=f"trial {trial.number}")
         resolved = config_to_dict(cfg)
         run_id = ctx.tracker.start_child(
-            ctx.parent_run_id, ctx.study.study_name, trial.number, status.params, resolved
+            ctx.parent_run_id,
+            ctx.study.study_name,
+            trial.number,
+            status.params,
+            resolved,
+            _retry_tags(trial),
         )
         trial.set_user_attr(ATTR_RUN_ID, run_id)
         reason = untrainable_reason(cfg)
@@ -160,6 +165,17 @@ def run_one_trial(
         log_file.unlink(missing_ok=True)
     ctx.on_status(None, trial.number)
     return outcome
+
+
+def _retry_tags(trial: optuna.Trial) -> dict[str, str]:
+    """MLflow tags of a trial that retries a dead worker's trial (Optuna's retry attributes)."""
+    attrs = trial.storage.get_trial_system_attrs(trial._trial_id)
+    if "failed_trial" not in attrs:
+        return {}
+    return {
+        TAG_RETRY_OF: str(attrs["failed_trial"]),
+        TAG_RETRIES: str(len(attrs.get("retry_history", [])) or 1),
+    }
 
 
 def _log_files(

@@ -8,18 +8,13 @@ which reports them (so a sweep has one writer per store, and the child needs no 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import signal
 import sys
-import threading
 import time
 import traceback
-from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from pathlib import Path
-from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
@@ -27,23 +22,12 @@ from lightning.pytorch.callbacks import Callback
 from pose.config import build_config
 from pose.errors import PoseError
 from pose.pipeline import train
+from sweeper.trial.child import exit_when_parent_dies, redirect_output
+from sweeper.trial.request import TrialRequest
 
 
 class TrialPrunedSignal(Exception):
     """Raised inside training when the sweep's pruner stops this trial."""
-
-
-@dataclass
-class TrialRequest:
-    """Everything a trial process needs; pickled to the child."""
-
-    raw_config: dict[str, Any]
-    output_dir: Path
-    log_file: Path
-    source: str
-    cuda_devices: str | None = None  # CUDA_VISIBLE_DEVICES for this trial; None = leave as is
-    torch_threads: int | None = None
-    env: dict[str, str] = field(default_factory=dict)
 
 
 class EpochReporter(Callback):
@@ -95,35 +79,14 @@ def _planned_epochs(trainer: L.Trainer) -> int | None:
     return math.ceil(trainer.max_steps / per_epoch) if per_epoch > 0 else None
 
 
-def _exit_when_parent_dies(alive: Connection) -> None:
-    """The parent holds the only writer of ``alive``; EOF means it died, so stop training now."""
-
-    def watch() -> None:
-        with contextlib.suppress(EOFError, OSError):
-            alive.recv()
-        os._exit(3)
-
-    threading.Thread(target=watch, daemon=True, name="parent-watchdog").start()
-
-
-def _redirect_output(log_file: Path) -> None:
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-
-
 def run_trial(request: TrialRequest, conn: Connection, alive: Connection) -> None:
     """Child entry point: train, then send ``done``, ``pruned`` or ``error`` and exit."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sweep's to handle
-    _exit_when_parent_dies(alive)
+    exit_when_parent_dies(alive)
     os.environ.update(request.env)
     if request.cuda_devices is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = request.cuda_devices
-    _redirect_output(request.log_file)
+    redirect_output(request.log_file)
     if request.torch_threads:
         import torch
 

@@ -58,11 +58,7 @@ def cli(
     return int(info.value.code or 0), out, err
 
 
-@pytest.fixture
-def sweep_data(synthetic_dir: Path, tmp_path: Path) -> Path:
-    """A copy of the synthetic data set whose config points at the copy, plus ``broken.csv``
-    (same labels, first image missing) for trials that must fail."""
-    data = tmp_path / "data"
+def _copy_sweep_data(synthetic_dir: Path, data: Path) -> Path:
     shutil.copytree(synthetic_dir, data)
     config = data / "config.yaml"
     config.write_text(config.read_text().replace(str(synthetic_dir), str(data)))
@@ -71,6 +67,19 @@ def sweep_data(synthetic_dir: Path, tmp_path: Path) -> Path:
     lines[first] = "labeled-data/missing.png" + lines[first][lines[first].index(",") :]
     (data / "broken.csv").write_text("\n".join(lines) + "\n")
     return data
+
+
+@pytest.fixture
+def sweep_data(synthetic_dir: Path, tmp_path: Path) -> Path:
+    """A copy of the synthetic data set whose config points at the copy, plus ``broken.csv``
+    (same labels, first image missing) for trials that must fail."""
+    return _copy_sweep_data(synthetic_dir, tmp_path / "data")
+
+
+@pytest.fixture(scope="module")
+def sweep_data_module(synthetic_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``sweep_data`` shared by the tests of one module (their sweep runs once)."""
+    return _copy_sweep_data(synthetic_dir, tmp_path_factory.mktemp("sweep-data") / "data")
 
 
 def write_space(path: Path, text: str) -> Path:

@@ -164,7 +164,9 @@ FIRST_EPOCHS_FACTOR = 1.5
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("epochs", [1, 4, 12])
+# 4 epochs, each validated: the first epochs are where a continued run lost what it knew;
+# bench/finetune.py also measures 1 and 12 (the suite's time budget keeps them out of the tests)
+@pytest.mark.parametrize("epochs", [4])
 @pytest.mark.parametrize(
     ("model_type", "data_set"), [("heatmap", "own"), ("heatmap_mhcrnn", "clips")]
 )

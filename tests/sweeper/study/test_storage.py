@@ -9,6 +9,7 @@ import optuna
 import pytest
 
 from sweeper.errors import SweepError
+from sweeper.study import storage
 from sweeper.study.storage import open_storage, redact, scrub, sqlite_path
 from sweeper.study.study import Objective, finished, open_study, state_counts
 
@@ -63,3 +64,66 @@ def test_objective_final_value() -> None:
     assert Objective.parse("train/loss", "minimize").final(metrics, {"train/loss": 0.2}) == 0.2
     assert Objective.parse("val/pixel_error", "minimize").final({}, {}) is None
     assert Objective.parse("train_pixel_error", "minimize").epoch_name is None
+
+
+def _refused() -> Exception:
+    from sqlalchemy.exc import OperationalError
+
+    return OperationalError(
+        "connect",
+        {},
+        Exception(
+            'connection to server at "127.0.0.1", port 1 failed: '
+            "FATAL:  sorry, too many clients already (password=hunter2)"
+        ),
+    )
+
+
+def test_a_refused_connection_is_retried_with_backoff(monkeypatch) -> None:
+    """Out of connection slots: retried after 1, 2, ... s (jittered), and the call's result comes
+    back once the database accepts it."""
+    waits: list[float] = []
+    monkeypatch.setattr(storage.time, "sleep", waits.append)
+    calls = iter([_refused(), _refused(), "opened"])
+
+    def call() -> str:
+        answer = next(calls)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert storage.with_backoff("open", "postgresql://u:hunter2@h/db", call) == "opened"
+    assert len(waits) == 2 and 0.5 <= waits[0] <= 1.0 and 1.0 <= waits[1] <= 2.0
+
+
+def test_a_database_that_keeps_refusing_is_one_line_without_the_password(monkeypatch) -> None:
+    monkeypatch.setattr(storage.time, "sleep", lambda seconds: None)
+
+    def call() -> None:
+        raise _refused()
+
+    with pytest.raises(SweepError) as info:
+        storage.with_backoff("open", "postgresql://u:hunter2@h/db", call)
+    message = str(info.value)
+    assert "\n" not in message and "hunter2" not in message
+    assert f"refused {storage.CONNECT_ATTEMPTS} connection attempts" in message
+    assert "too many clients" in message and "postgresql://u:***@h/db" in message
+
+
+def test_other_database_errors_are_not_retried(monkeypatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    monkeypatch.setattr(storage.time, "sleep", lambda seconds: pytest.fail("retried"))
+
+    def call() -> None:
+        raise OperationalError("connect", {}, Exception("password authentication failed"))
+
+    with pytest.raises(OperationalError):
+        storage.with_backoff("open", "postgresql://u@h/db", call)
+
+
+def test_server_storages_hold_one_pooled_connection_per_worker() -> None:
+    """64 workers' kept connections fit PostgreSQL's default max_connections (100); a nested
+    session may open one more (a pool without it deadlocks in Optuna's schema check)."""
+    pool = storage.SERVER_POOL
+    assert 64 * pool["pool_size"] < 100 and pool["max_overflow"] == 1

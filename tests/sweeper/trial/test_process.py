@@ -10,8 +10,8 @@ import pytest
 
 from pose.config import read_config_file
 from sweeper.trial.process import TrialProcess
+from sweeper.trial.request import TrialRequest
 from sweeper.trial.runner import _death_reason
-from sweeper.trial.worker import TrialRequest
 from tests.sweeper.conftest import SWEEP_FAST
 
 

@@ -1,0 +1,107 @@
+"""``sweeper run --workers K``: K local worker processes that join one study.
+
+Each worker is an ordinary ``sweeper run`` with the same arguments (so it is exactly what a user
+would start by hand on another machine), its output in its own log file. With GPUs, worker ``i``
+gets GPU ``i mod G``; on CPU the cores are split between the workers. The launcher only watches:
+it forwards Ctrl-C and SIGTERM (a cluster's preemption) to the workers and waits for them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sweeper.errors import SweepError
+
+
+@dataclass
+class Worker:
+    index: int
+    command: list[str]
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+
+def without_option(argv: Sequence[str], name: str) -> list[str]:
+    """``argv`` without ``name VALUE`` / ``name=VALUE`` (the workers must not launch workers)."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == name:
+            skip = True
+        elif not arg.startswith(f"{name}="):
+            out.append(arg)
+    return out
+
+
+def plan_workers(argv: Sequence[str], count: int, gpus: list[int], log_dir: Path) -> list[Worker]:
+    """The command, environment and log file of each worker; ``argv`` is ``sweeper``'s own."""
+    if count < 1:
+        raise SweepError(f"--workers: expected at least 1 worker process, got {count}")
+    base = [
+        sys.executable,
+        "-m",
+        "sweeper",
+        *without_option(without_option(argv, "--workers"), "--gpus"),
+    ]
+    base = without_option(base, "--parallel")
+    threads = max(1, (os.cpu_count() or 1) // count)
+    workers = []
+    for i in range(count):
+        env = dict(os.environ)
+        if gpus:
+            command = [*base, "--gpus", str(gpus[i % len(gpus)])]
+        else:
+            command = [*base, "--gpus", ""]
+            env["OMP_NUM_THREADS"] = str(threads)  # the workers share the cores
+        workers.append(Worker(i, command, env, log_dir / f"worker-{i}.log"))
+    return workers
+
+
+def run_workers(
+    workers: list[Worker], on_tick: Callable[[], None] | None = None, poll_seconds: float = 2.0
+) -> list[int]:
+    """Start ``workers``, wait for all of them, and return their exit codes (130: interrupted)."""
+    for worker in workers:
+        worker.log.parent.mkdir(parents=True, exist_ok=True)
+        with worker.log.open("ab") as out:
+            worker.process = subprocess.Popen(
+                worker.command, env=worker.env, stdout=out, stderr=subprocess.STDOUT
+            )
+
+    def forward(signum: int, frame: Any) -> None:
+        for worker in workers:
+            if worker.process is not None and worker.process.poll() is None:
+                worker.process.send_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        while any(w.process is not None and w.process.poll() is None for w in workers):
+            try:
+                if on_tick:
+                    on_tick()
+                time.sleep(poll_seconds)
+            except KeyboardInterrupt:
+                forward(signal.SIGINT, None)  # a terminal's Ctrl-C reached them already: harmless
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return [w.process.wait() if w.process is not None else 1 for w in workers]
+
+
+def last_line(log: Path) -> str:
+    """The last non-empty line of a worker's log (its error, when it failed)."""
+    try:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""

@@ -1,0 +1,209 @@
+"""Many workers on real services: one PostgreSQL study, one MLflow tracking server, under faults.
+
+The services are real (``tests/services.py``): a throwaway PostgreSQL cluster with password
+authentication and ``mlflow server`` backed by it, both on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+from sweeper.study.storage import open_storage
+from sweeper.sweep import SURPLUS_REASON
+from tests import services
+from tests.conftest import REPO
+from tests.sweeper.conftest import write_space
+from tests.sweeper.test_sweep import LR_SPACE, _sweep_command
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+N_TRIALS = 12
+OUTAGE_SECONDS = 5
+EPOCHS = 3  # SWEEP_FAST's
+
+
+def _study(url: str, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=open_storage(url, heartbeat_seconds=60))
+
+
+def _trial_runs(tracking_uri: str, study: str) -> list:
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(study)
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    return [r for r in runs if r.data.tags.get("sweeper.role") == "trial"]
+
+
+@dataclass
+class ScaledSweep:
+    storage: str
+    tracking_uri: str
+    study: optuna.Study
+    killed_trial: int
+    outputs: list[str]  # every worker's stdout + stderr
+    server: services.MlflowServer
+    work: Path
+
+
+@pytest.fixture(scope="module")
+def scaled_sweep(
+    postgres: services.Postgres, sweep_data_module: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ScaledSweep]:
+    """Four ``sweeper run`` workers on one PostgreSQL study of 12 tiny trials, logging to an MLflow
+    server; one worker is SIGKILLed mid-trial, then the server is down for 5 s plus its restart (about 20 s)
+    while the other three train on, and they finish the study."""
+    work = tmp_path_factory.mktemp("scale-out")
+    storage = postgres.create_database("scaleout")
+    server = services.MlflowServer(
+        postgres.create_database("scaleout_mlflow"), work / "artifacts", work / "mlflow.log"
+    )
+    server.start()
+    space = write_space(work / "space.yaml", LR_SPACE)
+    command = _sweep_command(
+        sweep_data_module,
+        space,
+        "scaled",
+        N_TRIALS,
+        "--storage",
+        storage,
+        "--tracking-uri",
+        server.uri,
+        "--heartbeat",
+        "2",
+        "--gpus",
+        "",
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    workers = [
+        subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    try:
+        killed = _kill_one_mid_trial(workers[0], storage)
+        # then the tracking server goes away while the other three train, and comes back
+        server.stop()
+        assert _study(storage, "scaled").get_trials(states=(TrialState.RUNNING,))
+        time.sleep(OUTAGE_SECONDS)
+        server.start()  # same port; its own start-up adds to the outage
+        outputs = []
+        for worker in workers[1:]:
+            out, err = worker.communicate(timeout=900)
+            outputs.append(out.decode() + err.decode())
+            assert worker.returncode == 0, outputs[-1][-3000:]
+        yield ScaledSweep(
+            storage, server.uri, _study(storage, "scaled"), killed, outputs, server, work
+        )
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+        server.stop()
+
+
+def _kill_one_mid_trial(worker: subprocess.Popen[bytes], storage: str) -> int:
+    """SIGKILL ``worker`` once each of the four workers runs a trial that has reported an epoch
+    (so the victim's trial has params, a run and epochs left); the victim's trial number."""
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        try:
+            trials = _study(storage, "scaled").trials
+        except KeyError:
+            continue
+        running = [t for t in trials if t.state == TrialState.RUNNING]
+        if len(running) == 4 and all(0 < len(t.intermediate_values) < 3 for t in running):
+            before = {t.number for t in running}
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+            break
+    else:
+        pytest.fail("the four workers never ran four trials at once")
+    # the victim's trial is the one its heartbeat stops for: found stale by the others
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        trials = _study(storage, "scaled").trials
+        stale = [t for t in trials if t.number in before and t.state == TrialState.FAIL]
+        if stale:
+            return stale[0].number
+        time.sleep(1)
+    pytest.fail("no trial of the killed worker was failed by heartbeat")
+
+
+def test_killed_worker_trial_is_retried_and_the_study_ends_with_exactly_n(
+    scaled_sweep: ScaledSweep,
+) -> None:
+    """Exactly N complete trials, the killed worker's trial failed by heartbeat and retried once
+    with its params, one FINISHED run per complete trial with every epoch's metrics (those sent
+    while the server was down included), the killed one's run KILLED, none left RUNNING."""
+    trials = scaled_sweep.study.trials
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == N_TRIALS
+    killed = trials[scaled_sweep.killed_trial]
+    other_failures = [
+        t
+        for t in trials
+        if t.state == TrialState.FAIL
+        and t.number != killed.number
+        and t.user_attrs.get("reason") != SURPLUS_REASON
+    ]
+    assert killed.state == TrialState.FAIL and not other_failures
+    (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == killed.number]
+    assert retry.state == TrialState.COMPLETE and retry.params == killed.params
+    assert retry.system_attrs["retry_history"] == [killed.number]
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+
+    runs = _trial_runs(scaled_sweep.tracking_uri, "scaled")
+    by_number: dict[int, list] = {}
+    for run in runs:
+        by_number.setdefault(int(run.data.tags["sweeper.trial_number"]), []).append(run)
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    client = MlflowClient(scaled_sweep.tracking_uri)
+    for trial in complete:  # one FINISHED run per complete trial, never two
+        (run,) = by_number[trial.number]
+        assert run.info.status == "FINISHED"
+        history = client.get_metric_history(run.info.run_id, "train/loss")
+        assert [m.step for m in history] == list(range(EPOCHS))
+    (killed_run,) = by_number[killed.number]
+    assert killed_run.info.status == "KILLED"
+    assert "stopped sending heartbeats" in killed_run.data.tags["sweeper.reason"]
+    (retry_run,) = by_number[retry.number]
+    assert retry_run.data.tags["sweeper.retry_of"] == str(killed.number)
+    assert retry_run.data.tags["sweeper.retries"] == "1"
+    # the artifacts went through the server to its store: every complete trial has its model
+    for trial in complete:
+        names = {f.path for f in client.list_artifacts(by_number[trial.number][0].info.run_id)}
+        assert "best.ckpt" in names and "config.yaml" in names
+
+
+def test_the_storage_password_appears_nowhere(scaled_sweep: ScaledSweep) -> None:
+    """Not in the MLflow store (params, tags, metrics' names), the artifact store, the workers'
+    output or the trial logs; the storage URL is logged redacted."""
+    secret = services.PASSWORD
+    runs = MlflowClient(scaled_sweep.tracking_uri).search_runs(
+        [r.info.experiment_id for r in _trial_runs(scaled_sweep.tracking_uri, "scaled")][:1],
+        max_results=1000,
+    )
+    assert len(runs) > N_TRIALS  # the parent and every trial
+    for run in runs:
+        text = repr(run.data.params) + repr(run.data.tags) + repr(run.data.metrics)
+        assert secret not in text, run.info.run_id
+    parent = next(r for r in runs if r.data.tags.get("sweeper.role") == "parent")
+    assert parent.data.tags["sweeper.storage"].startswith("postgresql+psycopg://sweeper:***@")
+    for output in scaled_sweep.outputs:
+        assert secret not in output
+    files = [p for p in scaled_sweep.work.rglob("*") if p.is_file() and p.name != "mlflow.log"]
+    assert any(p.name == "best.ckpt" for p in files)  # the artifact store is among them
+    for path in files:
+        assert secret.encode() not in path.read_bytes(), path

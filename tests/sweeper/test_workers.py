@@ -1,0 +1,44 @@
+"""``--workers K``: the commands and environments of the local worker processes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from sweeper.errors import SweepError
+from sweeper.workers import plan_workers, without_option
+
+ARGV = ["run", "base.yaml", "--space", "s.yaml", "-n", "12", "--workers", "3", "--gpus=0,1"]
+
+
+def test_workers_run_the_same_sweep_without_launching_workers(tmp_path: Path) -> None:
+    workers = plan_workers(ARGV, 3, [0, 1], tmp_path)
+    for i, worker in enumerate(workers):
+        assert worker.command[:3] == [sys.executable, "-m", "sweeper"]
+        assert worker.command[3:9] == ["run", "base.yaml", "--space", "s.yaml", "-n", "12"]
+        assert "--workers" not in worker.command and "--gpus=0,1" not in worker.command
+        assert worker.command[-2:] == ["--gpus", str([0, 1][i % 2])]  # GPU i mod G
+        assert worker.log == tmp_path / f"worker-{i}.log"
+
+
+def test_cpu_workers_share_the_cores(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    workers = plan_workers(ARGV, 4, [], tmp_path)
+    assert {w.command[-1] for w in workers} == {""}  # --gpus "": CPU
+    assert {w.env["OMP_NUM_THREADS"] for w in workers} == {"2"}
+
+
+def test_without_option_drops_both_spellings() -> None:
+    assert without_option(["a", "--x", "1", "--x=2", "b", "--xy", "3"], "--x") == [
+        "a",
+        "b",
+        "--xy",
+        "3",
+    ]
+
+
+def test_no_workers_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SweepError, match="--workers"):
+        plan_workers(ARGV, 0, [], tmp_path)
