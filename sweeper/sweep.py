@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import re
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from sweeper.trial.runner import TrialContext, TrialOutcome, TrialStatus
 
 MAX_CONSECUTIVE_FAILURES = 3
+_log = logging.getLogger(__name__)
 SURPLUS_REASON = (
     "not run: other workers asked at the same instant and the study already had its n_trials"
 )
@@ -285,21 +287,25 @@ class Sweep:
 
     # ---- callbacks ---------------------------------------------------------------------------
     def _on_stale_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        """A dead worker's trial: end its MLflow run and queue the same params again."""
-        run_id = trial.user_attrs.get(ATTR_RUN_ID) or self.tracker.active_trial_run(
-            self.study_name, trial.number
-        )
-        reason = "its worker stopped sending heartbeats (killed?); retried with the same params"
-        if run_id is None and not self.tracker.trial_runs(self.study_name, trial.number):
-            # killed before the trial made its run: make one, so MLflow lists every trial
-            sampled = self.space.labels(trial.params)
-            run_id = self.tracker.start_child(
-                self.parent_run_id, self.study_name, trial.number, sampled, {}
-            )
-        if run_id and self.tracker.run_is_active(run_id):
-            # KILLED in MLflow (the trial did not fail, its worker died); FAIL in Optuna
-            self.tracker.finish_child(run_id, "FAIL", reason, {}, interrupted=True)
+        """A dead worker's trial: queue the same params again, then end its MLflow run KILLED
+        (an unreachable tracking server must not lose the retry or stop this worker)."""
         self._retry(study, trial)
+        reason = "its worker stopped sending heartbeats (killed?); retried with the same params"
+        try:
+            run_id = trial.user_attrs.get(ATTR_RUN_ID) or self.tracker.active_trial_run(
+                self.study_name, trial.number
+            )
+            if run_id is None and not self.tracker.trial_runs(self.study_name, trial.number):
+                # killed before the trial made its run: make one, so MLflow lists every trial
+                sampled = self.space.labels(trial.params)
+                run_id = self.tracker.start_child(
+                    self.parent_run_id, self.study_name, trial.number, sampled, {}
+                )
+            if run_id and self.tracker.run_is_active(run_id):
+                # KILLED in MLflow (the trial did not fail, its worker died); FAIL in Optuna
+                self.tracker.finish_child(run_id, "FAIL", reason, {}, interrupted=True)
+        except Exception as err:  # noqa: BLE001 - the retry is queued; the run is cosmetic here
+            _log.warning("trial %d's MLflow run not ended: %s", trial.number, err)
 
     def _on_status(self, status: TrialStatus | None, number: int) -> None:
         with self._lock:

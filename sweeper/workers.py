@@ -8,6 +8,7 @@ it forwards Ctrl-C and SIGTERM (a cluster's preemption) to the workers and waits
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -48,6 +49,8 @@ def plan_workers(argv: Sequence[str], count: int, gpus: list[int], log_dir: Path
     """The command, environment and log file of each worker; ``argv`` is ``sweeper``'s own."""
     if count < 1:
         raise SweepError(f"--workers: expected at least 1 worker process, got {count}")
+    if not argv or argv[0] != "run":
+        raise SweepError("--workers: start it as `sweeper run ... --workers K` from a shell")
     base = [
         sys.executable,
         "-m",
@@ -71,31 +74,45 @@ def plan_workers(argv: Sequence[str], count: int, gpus: list[int], log_dir: Path
 def run_workers(
     workers: list[Worker], on_tick: Callable[[], None] | None = None, poll_seconds: float = 2.0
 ) -> list[int]:
-    """Start ``workers``, wait for all of them, and return their exit codes (130: interrupted)."""
-    for worker in workers:
-        worker.log.parent.mkdir(parents=True, exist_ok=True)
-        with worker.log.open("ab") as out:
-            worker.process = subprocess.Popen(
-                worker.command, env=worker.env, stdout=out, stderr=subprocess.STDOUT
-            )
+    """Start ``workers``, wait for all of them, and return their exit codes (128 + N for a worker
+    ended by signal N; 130: interrupted).
 
-    def forward(signum: int, frame: Any) -> None:
+    The workers get their own session, so a terminal's Ctrl-C reaches only this launcher, which
+    sends each worker one SIGINT (a second one would cut short a worker marking its trials).
+    """
+
+    def forward(signum: int, frame: Any = None) -> None:
         for worker in workers:
             if worker.process is not None and worker.process.poll() is None:
                 worker.process.send_signal(signum)
 
-    previous = signal.signal(signal.SIGTERM, forward)
+    previous = signal.signal(signal.SIGTERM, forward)  # before any worker starts: none orphaned
     try:
+        for worker in workers:
+            worker.log.parent.mkdir(parents=True, exist_ok=True)
+            with worker.log.open("ab") as out:
+                worker.process = subprocess.Popen(
+                    worker.command,
+                    env=worker.env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+        interrupted = False
         while any(w.process is not None and w.process.poll() is None for w in workers):
             try:
                 if on_tick:
-                    on_tick()
+                    with contextlib.suppress(Exception):  # progress is best effort
+                        on_tick()
                 time.sleep(poll_seconds)
             except KeyboardInterrupt:
-                forward(signal.SIGINT, None)  # a terminal's Ctrl-C reached them already: harmless
+                if not interrupted:
+                    forward(signal.SIGINT)
+                interrupted = True
     finally:
         signal.signal(signal.SIGTERM, previous)
-    return [w.process.wait() if w.process is not None else 1 for w in workers]
+    codes = [w.process.wait() if w.process is not None else 1 for w in workers]
+    return [128 - code if code < 0 else code for code in codes]
 
 
 def last_line(log: Path) -> str:

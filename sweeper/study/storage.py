@@ -20,7 +20,7 @@ import optuna
 from filelock import FileLock
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial
-from sqlalchemy.exc import IntegrityError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 
 from sweeper.errors import SweepError
 
@@ -111,8 +111,6 @@ def with_backoff(
 ) -> _T:
     """``call()``, retried with exponential backoff while the database refuses connections; then
     a one-line :class:`SweepError` naming the storage (its password hidden) and the reason."""
-    from sqlalchemy.exc import DBAPIError
-
     for attempt in range(attempts):
         try:
             return call()
@@ -176,7 +174,14 @@ def open_storage(
         for attempt in range(SCHEMA_RACE_ATTEMPTS):
             try:
                 return create()
-            except (optuna.exceptions.StorageInternalError, IntegrityError, ProgrammingError):
+            except (
+                optuna.exceptions.StorageInternalError,
+                IntegrityError,
+                ProgrammingError,
+            ) as err:
+                cause = err.__cause__
+                if isinstance(cause, DBAPIError) and _refused(cause):
+                    raise cause from None  # a refused connection, wrapped: with_backoff's to retry
                 if sqlite_path(url) is not None or attempt == SCHEMA_RACE_ATTEMPTS - 1:
                     raise
                 time.sleep(random.uniform(0.2, 1.0))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sweeper.errors import SweepError
-from sweeper.workers import plan_workers, without_option
+from sweeper.workers import Worker, plan_workers, run_workers, without_option
 
 ARGV = ["run", "base.yaml", "--space", "s.yaml", "-n", "12", "--workers", "3", "--gpus=0,1"]
 
@@ -42,3 +42,26 @@ def test_without_option_drops_both_spellings() -> None:
 def test_no_workers_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SweepError, match="--workers"):
         plan_workers(ARGV, 0, [], tmp_path)
+
+
+def test_workers_are_started_only_from_a_sweeper_run_command_line(tmp_path: Path) -> None:
+    with pytest.raises(SweepError, match="sweeper run"):
+        plan_workers(["-q", "tests/"], 2, [], tmp_path)  # e.g. called inside pytest
+
+
+def test_worker_exit_codes_come_back_and_a_signal_death_reads_as_128_plus_n(
+    tmp_path: Path,
+) -> None:
+    ok = Worker(0, [sys.executable, "-c", "print('fine')"], {}, tmp_path / "w0.log")
+    killed = Worker(
+        1,
+        [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"],
+        {},
+        tmp_path / "w1.log",
+    )
+    ticks: list[int] = []
+    assert run_workers([ok, killed], on_tick=lambda: ticks.append(1), poll_seconds=0.05) == [
+        0,
+        128 + 9,
+    ]
+    assert (tmp_path / "w0.log").read_text().strip() == "fine"
