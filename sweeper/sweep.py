@@ -197,6 +197,21 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """Ignore SIGINT and SIGTERM while a stopping sweep marks its trials (bounded: each trial's
+    child gets SIGTERM, then SIGKILL after 10 s); main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 class Sweep:
     """One worker process of a study."""
 
@@ -392,9 +407,13 @@ class Sweep:
                             time.sleep(1.0)  # other workers' trials are running
             except KeyboardInterrupt:
                 interrupted = True
-                self._stop_trials(futures)
+                with (
+                    _signals_ignored()
+                ):  # a second Ctrl-C or SIGTERM must not cut the marking short
+                    self._stop_trials(futures)
             except BaseException:
-                self._stop_trials(futures)  # mark this process's trials before the error surfaces
+                with _signals_ignored():  # mark this process's trials before the error surfaces
+                    self._stop_trials(futures)
                 raise
         summary = self._finish()
         if on_tick:
