@@ -149,6 +149,13 @@ def _check_without_engine(opts: SweepOptions, base_raw: dict[str, Any]) -> None:
     check_labeled_images(build_config(plain.base_raw, source=source, registries=False))
 
 
+def visible_gpus() -> list[int]:
+    """The ids of the GPUs torch sees (none on a CPU-only machine)."""
+    import torch
+
+    return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+
+
 def _slots(opts: SweepOptions) -> list[str | None]:
     """One entry per parallel trial: its CUDA_VISIBLE_DEVICES, or None on CPU.
 
@@ -157,9 +164,7 @@ def _slots(opts: SweepOptions) -> list[str | None]:
     """
     gpus = opts.gpus
     if gpus is None:
-        import torch
-
-        gpus = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+        gpus = visible_gpus()
     if opts.gpus:
         import torch
 

@@ -57,7 +57,6 @@ def plan_workers(argv: Sequence[str], count: int, gpus: list[int], log_dir: Path
         "sweeper",
         *without_option(without_option(argv, "--workers"), "--gpus"),
     ]
-    base = without_option(base, "--parallel")
     threads = max(1, (os.cpu_count() or 1) // count)
     workers = []
     for i in range(count):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -212,6 +213,12 @@ def run(
     )
 
 
+def _counts_text(c: Mapping[str, int]) -> str:
+    return (
+        f"{c.get('COMPLETE', 0)} complete, {c.get('PRUNED', 0)} pruned, {c.get('FAIL', 0)} failed"
+    )
+
+
 def _print_outcome(
     study: str,
     c: dict[str, int],
@@ -229,8 +236,7 @@ def _print_outcome(
     from sweeper.study.storage import redact
 
     console.print(
-        f"[bold green]study {escape(study)}[/]: {c.get('COMPLETE', 0)} complete, "
-        f"{c.get('PRUNED', 0)} pruned, {c.get('FAIL', 0)} failed "
+        f"[bold green]study {escape(study)}[/]: {_counts_text(c)} "
         f"in {duration(time.monotonic() - command_started)}"
     )
     if best is not None:
@@ -276,14 +282,12 @@ def _run_local_workers(
 
     from sweeper.study.storage import default_storage_url, open_storage
     from sweeper.study.study import best_complete_trial, state_counts
-    from sweeper.sweep import default_study_name
+    from sweeper.sweep import default_study_name, visible_gpus
     from sweeper.workers import last_line, plan_workers, run_workers
 
     _quiet_libraries()
     if gpu_ids is None:
-        import torch
-
-        gpu_ids = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+        gpu_ids = visible_gpus()
     name = study_name or default_study_name(base_config)
     url = storage or default_storage_url(root)
     log_dir = root / "workers" / name
@@ -291,14 +295,16 @@ def _run_local_workers(
     where = f"GPUs {','.join(map(str, gpu_ids))}" if gpu_ids else "CPU"
     console.print(f"starting {count} workers on study {escape(name)} ({where}); logs in {log_dir}/")
     study = None
+    store = None
 
     def load() -> Any:
         import optuna
 
-        nonlocal study
+        nonlocal study, store
         if study is None:
+            store = store or open_storage(url, 60)  # once: a new engine per tick would leak
             try:
-                study = optuna.load_study(study_name=name, storage=open_storage(url, 60))
+                study = optuna.load_study(study_name=name, storage=store)
             except KeyError:
                 return None  # the workers have not created it yet
         return study
@@ -313,8 +319,7 @@ def _run_local_workers(
             c = state_counts(current)
             live.update(
                 Text(
-                    f"study {name}: {c.get('COMPLETE', 0)} complete, {c.get('PRUNED', 0)} pruned, "
-                    f"{c.get('FAIL', 0)} failed, {c.get('RUNNING', 0)} running "
+                    f"study {name}: {_counts_text(c)}, {c.get('RUNNING', 0)} running "
                     f"({count} workers)"
                 )
             )
