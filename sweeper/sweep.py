@@ -412,13 +412,9 @@ class Sweep:
                             time.sleep(1.0)  # other workers' trials are running
             except KeyboardInterrupt:
                 interrupted = True
-                with (
-                    _signals_ignored()
-                ):  # a second Ctrl-C or SIGTERM must not cut the marking short
-                    self._stop_trials(futures)
+                self._stop_trials(futures)
             except BaseException:
-                with _signals_ignored():  # mark this process's trials before the error surfaces
-                    self._stop_trials(futures)
+                self._stop_trials(futures)  # mark this process's trials before the error surfaces
                 raise
         summary = self._finish()
         if on_tick:
@@ -449,13 +445,15 @@ class Sweep:
         return True
 
     def _stop_trials(self, futures: dict[Future, tuple[optuna.Trial, str | None]]) -> None:
-        """Stop this process's trials and wait until each has marked itself (heartbeats go on)."""
+        """Stop this process's trials and wait until each has marked itself (heartbeats go on);
+        a second Ctrl-C or SIGTERM meanwhile must not cut the marking short."""
         self.stopping.set()
         pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=max(1.0, self.opts.heartbeat_seconds / 3))
-            with contextlib.suppress(Exception):
-                self._heartbeat({f: futures[f] for f in pending})
+        with _signals_ignored():
+            while pending:
+                done, pending = wait(pending, timeout=max(1.0, self.opts.heartbeat_seconds / 3))
+                with contextlib.suppress(Exception):
+                    self._heartbeat({f: futures[f] for f in pending})
 
     def _threads_per_trial(self) -> int | None:
         cpu_trials = sum(slot is None for slot in self.slots)
