@@ -24,7 +24,7 @@ from sweeper.sweep import SURPLUS_REASON
 from tests import services
 from tests.conftest import REPO
 from tests.sweeper.conftest import write_space
-from tests.sweeper.test_sweep import LR_SPACE, _sweep_command
+from tests.sweeper.test_sweep import LR_SPACE, _runs, _sweep_command
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -35,14 +35,6 @@ EPOCHS = 3  # SWEEP_FAST's
 
 def _study(url: str, name: str) -> optuna.Study:
     return optuna.load_study(study_name=name, storage=open_storage(url, heartbeat_seconds=60))
-
-
-def _trial_runs(tracking_uri: str, study: str) -> list:
-    client = MlflowClient(tracking_uri)
-    experiment = client.get_experiment_by_name(study)
-    assert experiment is not None
-    runs = client.search_runs([experiment.experiment_id], max_results=1000)
-    return [r for r in runs if r.data.tags.get("sweeper.role") == "trial"]
 
 
 @dataclass
@@ -164,7 +156,7 @@ def test_killed_worker_trial_is_retried_and_the_study_ends_with_exactly_n(
     assert retry.system_attrs["retry_history"] == [killed.number]
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
 
-    runs = _trial_runs(scaled_sweep.tracking_uri, "scaled")
+    _, runs = _runs(MlflowClient(scaled_sweep.tracking_uri), "scaled")
     by_number: dict[int, list] = {}
     for run in runs:
         by_number.setdefault(int(run.data.tags["sweeper.trial_number"]), []).append(run)
@@ -191,15 +183,13 @@ def test_the_storage_password_appears_nowhere(scaled_sweep: ScaledSweep) -> None
     """Not in the MLflow store (params, tags, metrics' names), the artifact store, the workers'
     output or the trial logs; the storage URL is logged redacted."""
     secret = services.PASSWORD
-    runs = MlflowClient(scaled_sweep.tracking_uri).search_runs(
-        [r.info.experiment_id for r in _trial_runs(scaled_sweep.tracking_uri, "scaled")][:1],
-        max_results=1000,
-    )
+    parents, children = _runs(MlflowClient(scaled_sweep.tracking_uri), "scaled")
+    runs = parents + children
     assert len(runs) > N_TRIALS  # the parent and every trial
     for run in runs:
         text = repr(run.data.params) + repr(run.data.tags) + repr(run.data.metrics)
         assert secret not in text, run.info.run_id
-    parent = next(r for r in runs if r.data.tags.get("sweeper.role") == "parent")
+    parent = parents[0]
     assert parent.data.tags["sweeper.storage"].startswith("postgresql+psycopg://sweeper:***@")
     for output in scaled_sweep.outputs:
         assert secret not in output

@@ -19,12 +19,7 @@ import pytest
 
 from sweeper.tracking.mlflow_runs import Tracker, default_artifact_root, default_tracking_uri
 from tests.conftest import REPO
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.services import free_port
 
 
 def _lan_address() -> str | None:
@@ -41,7 +36,7 @@ def _lan_address() -> str | None:
 def _serving(root: Path, log: Path) -> Iterator[int]:
     """``sweeper ui`` on a free port until the block ends; its output goes to ``log`` (a pipe
     nobody reads would fill with the server's request lines and stall it)."""
-    port = _free_port()
+    port = free_port()
     with log.open("wb") as out:
         server = subprocess.Popen(
             [sys.executable, "-m", "sweeper", "ui", "--port", str(port), "--root", str(root)],
