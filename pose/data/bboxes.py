@@ -59,8 +59,13 @@ def frame_scale_offset(
         scale = np.asarray(image_scale, dtype=np.float32)
         return scale, np.zeros_like(scale)
     height, width = resize_hw
-    scale = np.stack([bboxes[..., 3] / width, bboxes[..., 2] / height], axis=-1)
+    scale = _crop_scale(bboxes, width, height)
     return scale.astype(np.float32), np.asarray(bboxes[..., :2], dtype=np.float32)
+
+
+def _crop_scale(bboxes: np.ndarray, width: Any, height: Any) -> np.ndarray:
+    """Frame pixels per image pixel ``[..., 2]``: the crop's ``(w, h)`` over the image's size."""
+    return np.stack([bboxes[..., 3] / width, bboxes[..., 2] / height], axis=-1)
 
 
 def bbox_paths(cfg: PoseConfig) -> list[Path] | None:
@@ -141,7 +146,7 @@ def image_sizes(data_dir: Path, image_paths: Sequence[str], labels_path: Path) -
 def labels_in_frame(keypoints: np.ndarray, bboxes: np.ndarray, image_hw: np.ndarray) -> np.ndarray:
     """Labels ``[N, K, 2]`` in each crop image's pixels -> full-frame pixels: the crop file's
     ``image_hw`` ``[N, 2]`` spans the bbox's ``(w, h)`` from its corner ``(x, y)``."""
-    scale = np.stack([bboxes[:, 3] / image_hw[:, 1], bboxes[:, 2] / image_hw[:, 0]], axis=-1)
+    scale = _crop_scale(bboxes, image_hw[:, 1], image_hw[:, 0])
     return to_frame(keypoints, scale[:, None, :], bboxes[:, None, :2]).astype(np.float32)
 
 
