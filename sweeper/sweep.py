@@ -7,7 +7,6 @@ its own running trials, and fails and re-queues (with the same params) trials wh
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -32,6 +31,7 @@ from optuna.trial import FrozenTrial, TrialState
 from pose.config import build_config, read_config_file
 from sweeper.errors import SweepError
 from sweeper.space import load_space
+from sweeper.study.heartbeat import Heartbeat
 from sweeper.study.samplers import PRUNERS, SAMPLERS
 from sweeper.study.storage import DEFAULT_ROOT, default_storage_url, open_storage, redact
 from sweeper.study.study import (
@@ -359,23 +359,24 @@ class Sweep:
 
         wait_until_ready()
         started = self._started = time.monotonic()
-        last_heartbeat = 0.0
+        last_stale_check = 0.0
         threads = self._threads_per_trial()
         ctx = self._context()
         free = list(self.slots)
         futures: dict[Future, tuple[optuna.Trial, str | None]] = {}
         interrupted = False
-        with ThreadPoolExecutor(len(self.slots), thread_name_prefix="trial") as pool:
+        beats = Heartbeat(self.storage, self.opts.heartbeat_seconds / 3)
+        with ThreadPoolExecutor(len(self.slots), thread_name_prefix="trial") as pool, beats:
             try:
                 with _sigterm_as_interrupt():
                     while True:
                         now = time.monotonic()
-                        if now - last_heartbeat >= self.opts.heartbeat_seconds / 3:
-                            self._heartbeat(futures)
+                        if now - last_stale_check >= self.opts.heartbeat_seconds / 3:
                             optuna.storages.fail_stale_trials(self.study)
-                            last_heartbeat = now
+                            last_stale_check = now
                         for future in [f for f in futures if f.done()]:
                             trial, slot = futures.pop(future)
+                            beats.discard(trial._trial_id)
                             free.append(slot)
                             self._record(future.result())
                         view = self.view()  # one read of the study per tick
@@ -398,9 +399,9 @@ class Sweep:
                         )
                         if can_start:
                             trial = self.study.ask()
-                            # at once: a trial without any heartbeat is never found stale
-                            self.storage.record_heartbeat(trial._trial_id)
+                            beats.add(trial._trial_id)
                             if self._surplus(trial):
+                                beats.discard(trial._trial_id)
                                 continue
                             slot = free.pop(0)
                             future = pool.submit(run_one_trial, ctx, trial, slot, threads)
@@ -445,15 +446,11 @@ class Sweep:
         return True
 
     def _stop_trials(self, futures: dict[Future, tuple[optuna.Trial, str | None]]) -> None:
-        """Stop this process's trials and wait until each has marked itself (heartbeats go on);
-        a second Ctrl-C or SIGTERM meanwhile must not cut the marking short."""
+        """Stop this process's trials and wait until each has marked itself (the heartbeat
+        thread beats on); a second Ctrl-C or SIGTERM meanwhile must not cut the marking short."""
         self.stopping.set()
-        pending = set(futures)
         with _signals_ignored():
-            while pending:
-                done, pending = wait(pending, timeout=max(1.0, self.opts.heartbeat_seconds / 3))
-                with contextlib.suppress(Exception):
-                    self._heartbeat({f: futures[f] for f in pending})
+            wait(futures)
 
     def _threads_per_trial(self) -> int | None:
         cpu_trials = sum(slot is None for slot in self.slots)
@@ -475,10 +472,6 @@ class Sweep:
             stopping=self.stopping,
             on_status=self._on_status,
         )
-
-    def _heartbeat(self, futures: dict[Future, tuple[optuna.Trial, str | None]]) -> None:
-        for trial, _ in futures.values():
-            self.storage.record_heartbeat(trial._trial_id)
 
     def _record(self, outcome: TrialOutcome) -> None:
         if outcome.state == "FAIL":

@@ -196,13 +196,21 @@ def _log_files(
 
 
 def _tell(ctx: TrialContext, trial: optuna.Trial, outcome: TrialOutcome) -> None:
+    """Tell the study; a trial another worker already failed as stale (this process stalled
+    past the grace period) keeps that state, and the outcome says so."""
     state = TrialState[outcome.state]
     try:
         if outcome.reason:  # complete trials carry no reason attribute at all
             trial.set_user_attr(ATTR_REASON, outcome.reason)
-        ctx.study.tell(trial, outcome.value if state == TrialState.COMPLETE else None, state=state)
+        already = trial.storage.get_trial(trial._trial_id).state.is_finished()
+        if not already:
+            value = outcome.value if state == TrialState.COMPLETE else None
+            # skip_if_finished: it may be failed between that read and this write
+            told = ctx.study.tell(trial, value, state=state, skip_if_finished=True)
+            already = told.state != state
     except optuna.exceptions.UpdateFinishedTrialError:
-        # another worker failed it as stale (this process stalled past the grace period)
+        already = True
+    if already:
         outcome.reason = f"{outcome.reason or ''} (already failed by another worker)".strip()
 
 
