@@ -30,11 +30,19 @@ def train(
     *,
     extra_callbacks: Sequence[Callback] = (),
     progress_bar: bool = True,
+    resume_from: Path | None = None,
 ) -> TrainResult:
-    """Train ``cfg`` and write ``config.yaml``, ``best.ckpt``, predictions and ``metrics.json``.
+    """Train ``cfg`` (or go on from ``resume_from``, see :func:`pose.train.run.fit`) and write
+    ``config.yaml``, ``best.ckpt``, predictions and ``metrics.json``.
 
     All checks that can fail on user input (trainable config, labels, images, weights) run before
     anything is written, so a bad input leaves ``output_dir`` untouched.
     """
-    fitted = fit(cfg, output_dir, extra_callbacks=extra_callbacks, progress_bar=progress_bar)
+    fitted = fit(
+        cfg,
+        output_dir,
+        extra_callbacks=extra_callbacks,
+        progress_bar=progress_bar,
+        resume_from=resume_from,
+    )
     return TrainResult(fitted.output_dir, fitted.best_checkpoint, evaluate(fitted))

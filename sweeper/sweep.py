@@ -312,9 +312,9 @@ class Sweep:
         self._retry(study, trial)
         reason = "its worker stopped sending heartbeats (killed?); retried with the same params"
         try:
-            run_id = trial.user_attrs.get(ATTR_RUN_ID) or self.tracker.active_trial_run(
-                self.study_name, trial.number
-            )
+            # by its tags, not its run-id attribute: a retry killed before it made its run still
+            # holds the attribute it inherited from the trial it retries
+            run_id = self.tracker.active_trial_run(self.study_name, trial.number)
             if run_id is None and not self.tracker.trial_runs(self.study_name, trial.number):
                 # killed before the trial made its run: make one, so MLflow lists every trial
                 sampled = self.space.labels(trial.params)

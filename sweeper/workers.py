@@ -31,18 +31,30 @@ class Worker:
     process: subprocess.Popen[bytes] | None = None
 
 
+# the workers read these instead of --storage/--tracking-uri: a password in a URL stays out of
+# their command lines, which any user of the machine can list (ps)
+STORAGE_ENV = "SWEEPER_STORAGE"
+TRACKING_ENV = "SWEEPER_TRACKING_URI"
+
+
+def split_option(argv: Sequence[str], name: str) -> tuple[list[str], str | None]:
+    """``argv`` without ``name VALUE`` / ``name=VALUE``, and the (last) value it had."""
+    out: list[str] = []
+    value: str | None = None
+    args = iter(argv)
+    for arg in args:
+        if arg == name:
+            value = next(args, None)
+        elif arg.startswith(f"{name}="):
+            value = arg.removeprefix(f"{name}=")
+        else:
+            out.append(arg)
+    return out, value
+
+
 def without_option(argv: Sequence[str], name: str) -> list[str]:
     """``argv`` without ``name VALUE`` / ``name=VALUE`` (the workers must not launch workers)."""
-    out: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == name:
-            skip = True
-        elif not arg.startswith(f"{name}="):
-            out.append(arg)
-    return out
+    return split_option(argv, name)[0]
 
 
 def plan_workers(argv: Sequence[str], count: int, gpus: list[int], log_dir: Path) -> list[Worker]:
@@ -51,16 +63,17 @@ def plan_workers(argv: Sequence[str], count: int, gpus: list[int], log_dir: Path
         raise SweepError(f"--workers: expected at least 1 worker process, got {count}")
     if not argv or argv[0] != "run":
         raise SweepError("--workers: start it as `sweeper run ... --workers K` from a shell")
-    base = [
-        sys.executable,
-        "-m",
-        "sweeper",
-        *without_option(without_option(argv, "--workers"), "--gpus"),
-    ]
+    args = without_option(without_option(argv, "--workers"), "--gpus")
+    shared_env: dict[str, str] = {}
+    for name, variable in (("--storage", STORAGE_ENV), ("--tracking-uri", TRACKING_ENV)):
+        args, value = split_option(args, name)
+        if value is not None:
+            shared_env[variable] = value
+    base = [sys.executable, "-m", "sweeper", *args]
     threads = max(1, (os.cpu_count() or 1) // count)
     workers = []
     for i in range(count):
-        env = dict(os.environ)
+        env = {**os.environ, **shared_env}
         if gpus:
             command = [*base, "--gpus", str(gpus[i % len(gpus)])]
         else:

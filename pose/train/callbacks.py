@@ -68,6 +68,14 @@ class BackboneUnfreeze(Callback):
             self._initial_lr = self.initial_ratio * head_lr
         return min(self._initial_lr * self.factor**elapsed, head_lr)
 
+    def state_dict(self) -> dict[str, Any]:
+        """A resumed run goes on with the ramp where it was (see ``pose.train.resume``)."""
+        return {"ramped": self.ramped, "initial_lr": self._initial_lr}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.ramped = bool(state_dict.get("ramped", False))
+        self._initial_lr = state_dict.get("initial_lr")
+
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._set(pl_module, not self._due(trainer))
 

@@ -38,6 +38,7 @@ from pose.train.callbacks import AnnealWeight, BackboneUnfreeze, ThroughputTimer
 from pose.train.module import PoseLightningModule
 from pose.train.patch_mask import PatchMasking
 from pose.train.precision import lightning_precision, pick_accelerator, resolve_precision
+from pose.train.resume import CarryBest, read_resumable, relocate
 from pose.train.signals import sigterm_reaches_the_process
 
 BEST_CHECKPOINT = "best.ckpt"
@@ -128,16 +129,18 @@ def _callbacks(
         LearningRateMonitor(logging_interval="step" if t.step_based else "epoch"),
     ]
     if t.ckpt_every_n_epochs:
+        # full training state, so that a run can resume from one (pose.train.resume)
         callbacks.append(
             ModelCheckpoint(
                 dirpath=ckpt_dir,
                 filename="epoch={epoch}",
                 every_n_epochs=t.ckpt_every_n_epochs,
                 save_top_k=-1,
-                save_weights_only=True,
+                save_weights_only=False,
                 auto_insert_metric_name=False,
             )
         )
+        callbacks.append(CarryBest(best))
     if t.early_stopping and has_val:
         callbacks.append(
             EarlyStopping(monitor="val/loss", mode="min", patience=t.early_stop_patience)
@@ -218,9 +221,11 @@ def fit(
     *,
     extra_callbacks: Sequence[Callback] = (),
     progress_bar: bool = True,
+    resume_from: Path | None = None,
 ) -> FitResult:
     """Fit ``cfg``, writing ``config.yaml``, ``best.ckpt`` and the logs; the returned module holds
-    the best weights.
+    the best weights. ``resume_from``: a periodic checkpoint of the same config to go on from (its
+    epochs, optimizer, schedulers and best weights so far), from any directory.
 
     All checks that can fail on user input (trainable config, labels, images, weights) run before
     anything is written, so a bad input leaves ``output_dir`` untouched.
@@ -230,6 +235,7 @@ def fit(
     if reason:
         raise ConfigError(reason)
     _check_output_dir(output_dir)
+    resumed = read_resumable(resume_from) if resume_from is not None else None
     rig = load_rig(cfg, for_training=True)  # multiview: the calibration, when there is one
     augment_3d = CalibratedAugment3D(rig) if rig is not None and augments_in_3d(cfg, True) else None
     kind = MODEL_TYPES.get(cfg.model.model_type)
@@ -300,14 +306,17 @@ def fit(
     )
     start = (
         _score_start(module, datamodule, accelerator, precision)
-        if cfg.model.checkpoint and has_val
+        if cfg.model.checkpoint and has_val and resumed is None
         else None
     )
+    ckpt_path = relocate(resumed, ckpt_dir) if resumed is not None else None
     if accelerator == "gpu":
         torch.cuda.empty_cache()  # DDP ranks train on these GPUs: leave them the memory
     started = time.perf_counter()
     with sigterm_reaches_the_process(trainer):
-        trainer.fit(module, datamodule=datamodule)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    if ckpt_path is not None:
+        ckpt_path.unlink(missing_ok=True)
     wall_seconds = time.perf_counter() - started
     # read from callback_metrics, which DDP's spawned ranks send back (callback attributes stay there)
     summary = TrainSummary.from_trainer(trainer)

@@ -20,6 +20,7 @@ from sweeper.cli.app import (
     err_console,
     user_errors,
 )
+from sweeper.workers import STORAGE_ENV, TRACKING_ENV
 
 
 def _quiet_libraries() -> None:
@@ -41,14 +42,17 @@ StorageOpt = Annotated[
     str | None,
     typer.Option(
         "--storage",
-        help="Optuna storage URL, e.g. postgresql://user@host/db (default sqlite mlruns/optuna.db).",
+        envvar=STORAGE_ENV,
+        help="Optuna storage URL, e.g. postgresql://user@host/db (default sqlite mlruns/optuna.db); "
+        f"${STORAGE_ENV} keeps a password out of the command line.",
     ),
 ]
 TrackingOpt = Annotated[
     str | None,
     typer.Option(
         "--tracking-uri",
-        help="MLflow tracking URI, e.g. http://host:5000 (default sqlite mlruns/mlflow.db).",
+        envvar=TRACKING_ENV,
+        help=f"MLflow tracking URI, e.g. http://host:5000 (default sqlite mlruns/mlflow.db); ${TRACKING_ENV}.",
     ),
 ]
 RootOpt = Annotated[

@@ -191,9 +191,12 @@ def open_storage(
         return with_backoff("cannot open Optuna storage", url, connect)
     except SweepError:
         raise
-    except ModuleNotFoundError as err:
-        extra = " (pip install 'pose-sweeper[postgres]')" if "psycopg" in str(err) else ""
-        raise SweepError(f"--storage {redact(url)}: missing driver {err.name}{extra}") from None
+    except ImportError as err:  # Optuna re-raises the driver's ModuleNotFoundError as ImportError
+        driver = err.name or (err.__cause__ and getattr(err.__cause__, "name", None)) or "module"
+        extra = " (pip install 'pose-sweeper[postgres]')" if url.startswith("postgresql") else ""
+        raise SweepError(
+            f"--storage {redact(url)}: missing database driver {driver}{extra}"
+        ) from None
     except Exception as err:  # SQLAlchemy's URL and connection errors
         reason = scrub(str(err).strip().splitlines()[0], url)
         raise SweepError(f"--storage {redact(url)}: cannot open Optuna storage: {reason}") from None

@@ -48,6 +48,9 @@ TAG_REASON = "sweeper.reason"
 TAG_PARENT = "mlflow.parentRunId"
 TAG_RETRY_OF = "sweeper.retry_of"  # the trial number whose worker died, which this run retries
 TAG_RETRIES = "sweeper.retries"  # how many times those params have been retried
+TAG_RESUMED_FROM = "sweeper.resumed_from"  # the dead trial's checkpoint a retry went on from
+CHECKPOINT_DIR = "checkpoints"  # periodic checkpoints, logged while the trial trains
+TAG_LAST_CHECKPOINT = "sweeper.last_checkpoint"  # the newest of them uploaded whole
 # Optuna trial state -> MLflow run status
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
 _BATCH = 100  # MLflow's limit of params per log_batch call
@@ -332,6 +335,32 @@ class Tracker:
                 self.client.log_artifacts(run_id, tmp, PREVIEW_DIR)
         except Exception as err:  # noqa: BLE001 - a preview never fails a trial whose files are logged
             _log.warning("preview tables of run %s not logged: %s", run_id, err)
+
+    def log_checkpoint(self, run_id: str, path: Path) -> None:
+        """A periodic checkpoint, under ``checkpoints/``: what a retry of the trial resumes from.
+        The tag names it once the upload is whole (a worker killed mid-upload leaves a part)."""
+        self.client.log_artifact(run_id, str(path), CHECKPOINT_DIR)
+        self.client.set_tag(run_id, TAG_LAST_CHECKPOINT, f"{CHECKPOINT_DIR}/{path.name}")
+
+    def last_checkpoint(self, run_id: str) -> str | None:
+        """The artifact path of the last periodic checkpoint a run logged whole, if any."""
+        return self.client.get_run(run_id).data.tags.get(TAG_LAST_CHECKPOINT)
+
+    def download(self, run_id: str, artifact: str, directory: Path) -> Path:
+        """Download one artifact of a run into ``directory``; its local path."""
+        directory.mkdir(parents=True, exist_ok=True)
+        return Path(self.client.download_artifacts(run_id, artifact, str(directory)))
+
+    def copy_epochs(self, source: str, target: str, last_epoch: int) -> None:
+        """Copy ``source``'s per-epoch metrics through ``last_epoch`` into ``target``, so a resumed
+        trial's run shows its whole curves."""
+        metrics = []
+        for key in self.client.get_run(source).data.metrics:
+            metrics += [
+                m for m in self.client.get_metric_history(source, key) if m.step <= last_epoch
+            ]
+        for chunk in _chunks(metrics, 1000):
+            self.client.log_batch(target, metrics=chunk)
 
     def log_file(self, run_id: str, path: Path, name: str) -> None:
         """Log ``path`` as the top-level artifact ``name``."""

@@ -17,4 +17,5 @@ class TrialRequest:
     source: str
     cuda_devices: str | None = None  # CUDA_VISIBLE_DEVICES for this trial; None = leave as is
     torch_threads: int | None = None
+    resume_from: Path | None = None  # a periodic checkpoint of a dead worker's trial to go on from
     env: dict[str, str] = field(default_factory=dict)

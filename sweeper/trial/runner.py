@@ -26,9 +26,10 @@ from pose.config import build_config, config_to_dict, untrainable_reason
 from pose.errors import PoseError
 from sweeper.space import SearchSpace, apply_values
 from sweeper.study.study import ATTR_REASON, ATTR_RUN_ID, Objective
-from sweeper.tracking.mlflow_runs import TAG_RETRIES, TAG_RETRY_OF, Tracker
+from sweeper.tracking.mlflow_runs import TAG_RESUMED_FROM, TAG_RETRIES, TAG_RETRY_OF, Tracker
 from sweeper.trial.process import TrialProcess
 from sweeper.trial.request import TrialRequest
+from sweeper.trial.resume import CheckpointUploader, carry_over, find_resume_point
 
 LOG_FILE = "trial.log"
 
@@ -113,15 +114,24 @@ def run_one_trial(
             raw.setdefault("training", {})["num_gpus"] = 1
         cfg = build_config(raw, source=f"trial {trial.number}")
         resolved = config_to_dict(cfg)
+        tags = _retry_tags(trial)
+        resume = find_resume_point(ctx.tracker, trial) if tags else None
+        if resume is not None:
+            tags[TAG_RESUMED_FROM] = resume.label
         run_id = ctx.tracker.start_child(
             ctx.parent_run_id,
             ctx.study.study_name,
             trial.number,
             status.params,
             resolved,
-            _retry_tags(trial),
+            tags,
         )
         trial.set_user_attr(ATTR_RUN_ID, run_id)
+        resume_from = (
+            carry_over(ctx.tracker, trial, resume, run_id, ctx.work_dir / f"{out.name}.resume")
+            if resume is not None
+            else None
+        )
         reason = untrainable_reason(cfg)
         if reason:
             outcome = TrialOutcome("FAIL", reason=reason)
@@ -135,6 +145,7 @@ def run_one_trial(
                 source=f"trial {trial.number}",
                 cuda_devices=cuda_devices,
                 torch_threads=torch_threads,
+                resume_from=resume_from,
             )
             outcome = _train_in_child(ctx, trial, request, run_id, status)
     except PoseError as err:  # the combination of sampled values is not a valid config
@@ -148,6 +159,7 @@ def run_one_trial(
             "FAIL", reason=f"sweep error: {text.strip().splitlines()[-1]} (traceback in trial.log)"
         )
 
+    shutil.rmtree(ctx.work_dir / f"{out.name}.resume", ignore_errors=True)
     logged = _log_files(ctx, run_id, out, log_file, outcome)
     if outcome.engine_seconds is not None:
         total = time.perf_counter() - started
@@ -222,6 +234,7 @@ def _train_in_child(
     status: TrialStatus,
 ) -> TrialOutcome:
     process = TrialProcess(request)
+    uploader = CheckpointUploader(ctx.tracker, run_id, request.output_dir / "checkpoints")
     last_epoch: dict[str, float] = {}
     result: dict[str, Any] | None = None
     try:
@@ -244,6 +257,7 @@ def _train_in_child(
                 reason = _prune_reason(ctx, message["epoch"], status.last_value) if prune else None
                 process.reply({"prune": prune, "reason": reason})
             ctx.tracker.log_epoch(run_id, message["epoch"], last_epoch)
+            uploader.after_epoch(message["epoch"])
         code = process.exit_code()
     finally:
         if process.process.is_alive():

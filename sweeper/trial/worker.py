@@ -95,7 +95,11 @@ def run_trial(request: TrialRequest, conn: Connection, alive: Connection) -> Non
         started = time.perf_counter()
         cfg = build_config(request.raw_config, source=request.source)
         result = train(
-            cfg, request.output_dir, extra_callbacks=[EpochReporter(conn)], progress_bar=False
+            cfg,
+            request.output_dir,
+            extra_callbacks=[EpochReporter(conn)],
+            progress_bar=False,
+            resume_from=request.resume_from,
         )
         engine_seconds = time.perf_counter() - started
         conn.send({"type": "done", "metrics": result.metrics, "engine_seconds": engine_seconds})

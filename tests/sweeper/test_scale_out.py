@@ -17,6 +17,7 @@ from pathlib import Path
 import optuna
 import pytest
 from mlflow import MlflowClient
+from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from sweeper.study.storage import open_storage
@@ -33,8 +34,15 @@ OUTAGE_SECONDS = 5
 EPOCHS = 3  # SWEEP_FAST's
 
 
+_STORAGES: dict[str, RDBStorage] = {}
+
+
 def _study(url: str, name: str) -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=open_storage(url, heartbeat_seconds=60))
+    """The study, through one storage per URL: polling with a new engine each time would hold a
+    connection per poll until garbage collection, and run PostgreSQL out of them."""
+    if url not in _STORAGES:
+        _STORAGES[url] = open_storage(url, heartbeat_seconds=60)
+    return optuna.load_study(study_name=name, storage=_STORAGES[url])
 
 
 @dataclass
@@ -102,6 +110,9 @@ def scaled_sweep(
                 worker.kill()
                 worker.wait()
         server.stop()
+        for engine in [s.engine for s in _STORAGES.values()]:
+            engine.dispose()
+        _STORAGES.clear()
 
 
 def _kill_one_mid_trial(worker: subprocess.Popen[bytes], storage: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -19,8 +20,9 @@ from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 from sweeper.study.storage import default_storage_url, open_storage
+from sweeper.study.study import ATTR_RUN_ID
 from sweeper.sweep import SURPLUS_REASON, Sweep, SweepOptions
-from sweeper.tracking.mlflow_runs import default_tracking_uri
+from sweeper.tracking.mlflow_runs import TAG_LAST_CHECKPOINT, default_tracking_uri
 from tests.conftest import REPO
 from tests.sweeper.conftest import SWEEP_FAST, cli, overrides, run_args, write_space
 
@@ -263,12 +265,21 @@ def _five_epoch_command(data: Path, space: Path, study: str) -> list[str]:
     )
 
 
+def _logged_checkpoint(root: Path, trial: optuna.trial.FrozenTrial) -> str | None:
+    """The periodic checkpoint a trial's run has logged whole (its ``sweeper.last_checkpoint``)."""
+    run_id = trial.user_attrs.get(ATTR_RUN_ID)
+    return _client(root).get_run(run_id).data.tags.get(TAG_LAST_CHECKPOINT) if run_id else None
+
+
 def test_killed_sweep_resumes_without_losing_or_repeating_trials(
     sweep_data: Path, tmp_path: Path
 ) -> None:
+    """Killed mid-trial and run again: finished trials stay, the killed one is retried once and
+    goes on from the last periodic checkpoint its run logged, with the epochs before it carried."""
     root = tmp_path / "mlruns"
     space = write_space(tmp_path / "space.yaml", LR_SPACE)
     command = _five_epoch_command(sweep_data, space, "resume")
+    command += ["--override", "training.ckpt_every_n_epochs=2"]  # after epochs 1 and 3
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     first = subprocess.Popen(
         command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -293,6 +304,7 @@ def test_killed_sweep_resumes_without_losing_or_repeating_trials(
                 and running
                 and running[0].number > complete[-1].number
                 and 0 < len(running[0].intermediate_values) < 4
+                and _logged_checkpoint(root, running[0])
             ):
                 break
         else:
@@ -304,6 +316,9 @@ def test_killed_sweep_resumes_without_losing_or_repeating_trials(
     finished_before = {n: t for n, t in before.items() if t.state == TrialState.COMPLETE}
     killed = [n for n, t in before.items() if t.state == TrialState.RUNNING]
     assert finished_before and len(killed) == 1
+    checkpoint = _logged_checkpoint(root, before[killed[0]])
+    assert checkpoint in ("checkpoints/epoch=1.ckpt", "checkpoints/epoch=3.ckpt")
+    resumed_after = int(checkpoint.removesuffix(".ckpt").split("=")[1])
 
     second = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, timeout=600)
     assert second.returncode == 0, second.stderr.decode()[-2000:]
@@ -329,6 +344,16 @@ def test_killed_sweep_resumes_without_losing_or_repeating_trials(
     )
     assert retry_run.data.tags["sweeper.retry_of"] == str(stale)
     assert retry_run.data.tags["sweeper.retries"] == "1"
+    # it trained only the epochs after the checkpoint, and shows all five in Optuna and MLflow
+    assert retry_run.data.tags["sweeper.resumed_from"].endswith(checkpoint)
+    assert retry_run.data.metrics["epochs_run"] == 4 - resumed_after
+    assert sorted(retried[0].intermediate_values) == [0, 1, 2, 3, 4]
+    history = _client(root).get_metric_history(retry_run.info.run_id, "val/pixel_error")
+    assert sorted(m.step for m in history) == [0, 1, 2, 3, 4]
+    carried = {m.step: m.value for m in history if m.step <= resumed_after}
+    assert carried == {
+        e: v for e, v in after[stale].intermediate_values.items() if e <= resumed_after
+    }
 
 
 def test_four_local_workers_share_one_embedded_study(sweep_data: Path, tmp_path: Path) -> None:
@@ -387,6 +412,9 @@ def test_ctrl_c_marks_the_running_trial_and_exits_130(sweep_data: Path, tmp_path
             if trials and trials[0].state == TrialState.RUNNING and trials[0].intermediate_values:
                 break
         os.killpg(sweep.pid, signal.SIGINT)
+        time.sleep(0.5)  # an impatient second Ctrl-C while the trial is being marked: ignored
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(sweep.pid, signal.SIGINT)
         out, err = sweep.communicate(timeout=120)
     finally:
         if sweep.poll() is None:
@@ -438,3 +466,17 @@ def test_a_trial_killed_before_its_run_started_gets_a_killed_run(
     # found stale again (another worker's view): no second run
     survivor._on_stale_trial(survivor.study, trials[0])
     assert len(_runs(_client(root), "early")[1]) == 1
+
+    # the retry's worker dies before making its run too: the retry gets a KILLED run of its own,
+    # though it inherited the trial it retries (and that trial's run id attribute, when it had one)
+    retry = killed.study.ask()
+    assert retry.number == 1
+    killed.storage.record_heartbeat(retry._trial_id)
+    retry.set_user_attr(ATTR_RUN_ID, run.info.run_id)  # as inherited from a trial that had a run
+    deadline = time.monotonic() + 30
+    while survivor.study.trials[1].state == TrialState.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.5)
+        optuna.storages.fail_stale_trials(survivor.study)
+    _, runs = _runs(_client(root), "early")
+    by_trial = {r.data.tags["sweeper.trial_number"]: r.info.status for r in runs}
+    assert by_trial == {"0": "KILLED", "1": "KILLED"}

@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from sweeper.errors import SweepError
-from sweeper.workers import Worker, plan_workers, run_workers, without_option
+from sweeper.workers import (
+    STORAGE_ENV,
+    TRACKING_ENV,
+    Worker,
+    plan_workers,
+    run_workers,
+    without_option,
+)
+from tests.sweeper.conftest import cli
 
 ARGV = ["run", "base.yaml", "--space", "s.yaml", "-n", "12", "--workers", "3", "--gpus=0,1"]
 
@@ -37,6 +45,34 @@ def test_without_option_drops_both_spellings() -> None:
         "--xy",
         "3",
     ]
+
+
+@pytest.mark.parametrize("spelling", ["separate", "joined"])
+def test_store_urls_reach_the_workers_by_environment_not_command_line(
+    tmp_path: Path, spelling: str
+) -> None:
+    """A password in a URL stays out of the workers' command lines, which ``ps`` shows anyone."""
+    storage, tracking = "postgresql://ana:hunter2@db/optuna", "http://ana:hunter2@mlflow:5000"
+    urls = (
+        ["--storage", storage, "--tracking-uri", tracking]
+        if spelling == "separate"
+        else [f"--storage={storage}", f"--tracking-uri={tracking}"]
+    )
+    for worker in plan_workers([*ARGV, *urls], 2, [], tmp_path):
+        assert not any("hunter2" in arg for arg in worker.command)
+        assert "--storage" not in " ".join(worker.command)
+        assert worker.env[STORAGE_ENV] == storage and worker.env[TRACKING_ENV] == tracking
+
+
+def test_the_cli_reads_the_store_urls_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``sweeper report`` with $SWEEPER_STORAGE set: the study is looked up in that store."""
+    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    monkeypatch.setenv(STORAGE_ENV, url)
+    code, _, err = cli(monkeypatch, capsys, "report", "nosuch", "--root", tmp_path / "empty")
+    assert code == 2
+    assert "elsewhere.db" in err
 
 
 def test_no_workers_is_refused(tmp_path: Path) -> None:

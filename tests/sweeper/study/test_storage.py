@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 from pathlib import Path
 
 import optuna
@@ -127,3 +128,17 @@ def test_server_storages_hold_one_pooled_connection_per_worker() -> None:
     session may open one more (a pool without it deadlocks in Optuna's schema check)."""
     pool = storage.SERVER_POOL
     assert 64 * pool["pool_size"] < 100 and pool["max_overflow"] == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://u:hunter2@127.0.0.1:1/db", "postgresql+psycopg://u:hunter2@127.0.0.1:1/db"],
+)
+def test_a_missing_database_driver_names_the_extra(monkeypatch, url: str) -> None:
+    for driver in ("psycopg", "psycopg2"):
+        monkeypatch.setitem(sys.modules, driver, None)  # as if not installed
+    with pytest.raises(SweepError) as info:
+        open_storage(url, heartbeat_seconds=5)
+    message = str(info.value)
+    assert "missing database driver psycopg" in message and "pose-sweeper[postgres]" in message
+    assert "hunter2" not in message
