@@ -9,6 +9,7 @@ competing against the best epoch before the interruption instead of forgetting i
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,9 @@ def relocate(checkpoint: dict[str, Any], ckpt_dir: Path) -> Path:
     and the checkpoint, its checkpoint-callback state pointed into ``ckpt_dir``, beside; the
     checkpoint's path, for ``Trainer.fit(ckpt_path=...)``."""
     ckpt_dir.mkdir(parents=True, exist_ok=True)
+    # as ModelCheckpoint keeps its own dirpath: state for any other spelling of the directory (a
+    # relative path, a symlink) is dropped by Lightning, the best score with it
+    ckpt_dir = Path(os.path.realpath(ckpt_dir))
     carried = checkpoint.pop(BEST_KEY, None)
     best_path = ckpt_dir / "best.ckpt"
     if carried is not None:

@@ -306,10 +306,11 @@ def fit(
     )
     start = (
         _score_start(module, datamodule, accelerator, precision)
-        if cfg.model.checkpoint and has_val and resumed is None
+        if cfg.model.checkpoint and has_val
         else None
     )
     ckpt_path = relocate(resumed, ckpt_dir) if resumed is not None else None
+    del resumed  # the weights and optimizer state are on disk again; Lightning reads them there
     if accelerator == "gpu":
         torch.cuda.empty_cache()  # DDP ranks train on these GPUs: leave them the memory
     started = time.perf_counter()

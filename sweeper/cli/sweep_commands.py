@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -160,6 +161,8 @@ def run(
             command_started,
         )
         return
+    for variable in (STORAGE_ENV, TRACKING_ENV):  # read; the trials' processes get no credentials
+        os.environ.pop(variable, None)
     opts = SweepOptions(
         base_config=base_config,
         spaces=list(space),

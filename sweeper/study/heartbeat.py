@@ -49,7 +49,8 @@ class Heartbeat:
         tb: TracebackType | None,
     ) -> None:
         self._closed.set()
-        self._thread.join()
+        # a beat stuck on a dead connection must not hold the sweep's exit (the thread is a daemon)
+        self._thread.join(timeout=max(10.0, 3 * self._interval))
 
     def _beat(self) -> None:
         while not self._closed.wait(self._interval):

@@ -342,6 +342,29 @@ class Tracker:
         self.client.log_artifact(run_id, str(path), CHECKPOINT_DIR)
         self.client.set_tag(run_id, TAG_LAST_CHECKPOINT, f"{CHECKPOINT_DIR}/{path.name}")
 
+    def delete_checkpoint(self, run_id: str, name: str) -> None:
+        """Delete one periodic checkpoint of a run (``name``: its file name)."""
+        self._artifacts(run_id).delete_artifacts(f"{CHECKPOINT_DIR}/{name}")
+
+    def delete_checkpoints(self, run_id: str) -> None:
+        """Delete a run's periodic checkpoints and the tag naming the last of them."""
+        tags = self.client.get_run(run_id).data.tags
+        if TAG_LAST_CHECKPOINT not in tags:
+            return  # it never logged one
+        self._artifacts(run_id).delete_artifacts(CHECKPOINT_DIR)
+        self.client.delete_tag(run_id, TAG_LAST_CHECKPOINT)
+
+    def _artifacts(self, run_id: str) -> Any:
+        """The run's artifact repository, resolved against this tracker's URI (not MLflow's
+        process-wide one)."""
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        uri = self.client.get_run(run_id).info.artifact_uri
+        return get_artifact_repository(uri, tracking_uri=self.tracking_uri)
+
+    def set_tag(self, run_id: str, key: str, value: str) -> None:
+        self.client.set_tag(run_id, key, value)
+
     def last_checkpoint(self, run_id: str) -> str | None:
         """The artifact path of the last periodic checkpoint a run logged whole, if any."""
         return self.client.get_run(run_id).data.tags.get(TAG_LAST_CHECKPOINT)

@@ -26,10 +26,16 @@ from pose.config import build_config, config_to_dict, untrainable_reason
 from pose.errors import PoseError
 from sweeper.space import SearchSpace, apply_values
 from sweeper.study.study import ATTR_REASON, ATTR_RUN_ID, Objective
-from sweeper.tracking.mlflow_runs import TAG_RESUMED_FROM, TAG_RETRIES, TAG_RETRY_OF, Tracker
+from sweeper.tracking.mlflow_runs import TAG_RETRIES, TAG_RETRY_OF, Tracker
 from sweeper.trial.process import TrialProcess
 from sweeper.trial.request import TrialRequest
-from sweeper.trial.resume import CheckpointUploader, carry_over, find_resume_point
+from sweeper.trial.resume import (
+    CheckpointUploader,
+    ResumePoint,
+    carry_over,
+    drop_checkpoints,
+    find_resume_point,
+)
 
 LOG_FILE = "trial.log"
 
@@ -106,6 +112,7 @@ def run_one_trial(
     status = TrialStatus(trial.number, {})
     ctx.on_status(status, trial.number)
     run_id: str | None = None
+    resume: ResumePoint | None = None
     try:
         values = ctx.space.sample(trial)
         status.params = ctx.space.labels(values)
@@ -116,8 +123,6 @@ def run_one_trial(
         resolved = config_to_dict(cfg)
         tags = _retry_tags(trial)
         resume = find_resume_point(ctx.tracker, trial) if tags else None
-        if resume is not None:
-            tags[TAG_RESUMED_FROM] = resume.label
         run_id = ctx.tracker.start_child(
             ctx.parent_run_id,
             ctx.study.study_name,
@@ -166,7 +171,9 @@ def run_one_trial(
         outcome.metrics["sweeper/trial_seconds"] = total
         outcome.metrics["sweeper/engine_seconds"] = outcome.engine_seconds
         outcome.metrics["sweeper/overhead_fraction"] = (total - outcome.engine_seconds) / total
-    _tell(ctx, trial, outcome)
+    failed_elsewhere = _tell(ctx, trial, outcome)
+    if run_id is not None and not failed_elsewhere:  # else its retry may be resuming from them
+        drop_checkpoints(ctx.tracker, run_id, *([resume.run_id] if resume is not None else []))
     if run_id is not None:
         with contextlib.suppress(Exception):  # the run stays RUNNING; the files stay on disk
             ctx.tracker.finish_child(
@@ -207,9 +214,9 @@ def _log_files(
     return True
 
 
-def _tell(ctx: TrialContext, trial: optuna.Trial, outcome: TrialOutcome) -> None:
+def _tell(ctx: TrialContext, trial: optuna.Trial, outcome: TrialOutcome) -> bool:
     """Tell the study; a trial another worker already failed as stale (this process stalled
-    past the grace period) keeps that state, and the outcome says so."""
+    past the grace period) keeps that state, the outcome says so, and this returns True."""
     state = TrialState[outcome.state]
     try:
         if outcome.reason:  # complete trials carry no reason attribute at all
@@ -224,6 +231,7 @@ def _tell(ctx: TrialContext, trial: optuna.Trial, outcome: TrialOutcome) -> None
         already = True
     if already:
         outcome.reason = f"{outcome.reason or ''} (already failed by another worker)".strip()
+    return already
 
 
 def _train_in_child(
@@ -263,6 +271,7 @@ def _train_in_child(
         if process.process.is_alive():
             process.stop()
         process.close()
+        uploader.close(wait=not ctx.stopping.is_set())
     if result is None:
         return TrialOutcome("FAIL", reason=_death_reason(code))
     if result["type"] == "pruned":

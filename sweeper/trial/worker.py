@@ -20,7 +20,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 
 from pose.config import build_config
-from pose.errors import PoseError
+from pose.errors import PoseError, WeightsError
 from pose.pipeline import train
 from sweeper.trial.child import exit_when_parent_dies, redirect_output
 from sweeper.trial.request import TrialRequest
@@ -94,13 +94,21 @@ def run_trial(request: TrialRequest, conn: Connection, alive: Connection) -> Non
     try:
         started = time.perf_counter()
         cfg = build_config(request.raw_config, source=request.source)
-        result = train(
-            cfg,
-            request.output_dir,
-            extra_callbacks=[EpochReporter(conn)],
-            progress_bar=False,
-            resume_from=request.resume_from,
-        )
+        reporter = EpochReporter(conn)
+        try:
+            result = train(
+                cfg,
+                request.output_dir,
+                extra_callbacks=[reporter],
+                progress_bar=False,
+                resume_from=request.resume_from,
+            )
+        except WeightsError as err:
+            if request.resume_from is None:
+                raise
+            # checked before anything is written: the retry still trains, from epoch 0
+            print(f"warning: not resuming ({err}); training from the start", file=sys.stderr)
+            result = train(cfg, request.output_dir, extra_callbacks=[reporter], progress_bar=False)
         engine_seconds = time.perf_counter() - started
         conn.send({"type": "done", "metrics": result.metrics, "engine_seconds": engine_seconds})
     except TrialPrunedSignal as signal_:

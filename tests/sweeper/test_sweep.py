@@ -354,6 +354,11 @@ def test_killed_sweep_resumes_without_losing_or_repeating_trials(
     assert carried == {
         e: v for e, v in after[stale].intermediate_values.items() if e <= resumed_after
     }
+    # no retry will resume from them now: the periodic checkpoints are gone from both runs
+    dead_run = next(r for r in children if r.data.tags["sweeper.trial_number"] == str(stale))
+    for run in (dead_run, retry_run):
+        assert _client(root).list_artifacts(run.info.run_id, "checkpoints") == []
+    assert "best.ckpt" in {a.path for a in _client(root).list_artifacts(retry_run.info.run_id)}
 
 
 def test_four_local_workers_share_one_embedded_study(sweep_data: Path, tmp_path: Path) -> None:
@@ -426,6 +431,41 @@ def test_ctrl_c_marks_the_running_trial_and_exits_130(sweep_data: Path, tmp_path
     parents, (child,) = _runs(_client(root), "stopped")
     assert child.info.status == "KILLED" and "interrupted" in child.data.tags["sweeper.reason"]
     assert parents[0].info.status == "FINISHED"
+
+
+def test_a_stalled_sweep_loop_keeps_its_own_trials_alive(
+    sweep_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sweep loop stalls past the grace period (as when it ends a dead worker's run on an
+    unreachable tracking server) while its trial trains: the heartbeat thread keeps the trial
+    from being failed as stale, by this worker's own check included."""
+    real = optuna.storages.fail_stale_trials
+    stalls: list[int] = []
+
+    def stalling(study: optuna.Study) -> list[int]:
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if running and running[0].intermediate_values and not stalls:
+            stalls.append(running[0].number)
+            time.sleep(5)  # the grace period is 2 heartbeats of 1 s
+        return real(study)
+
+    monkeypatch.setattr(optuna.storages, "fail_stale_trials", stalling)
+    space = write_space(tmp_path / "space.yaml", LR_SPACE)
+    opts = SweepOptions(
+        base_config=sweep_data / "config.yaml",
+        spaces=[space],
+        n_trials=1,
+        study_name="stalled",
+        root=tmp_path / "mlruns",
+        heartbeat_seconds=1,
+        # epochs left after the first report outlast the stall
+        overrides=[*SWEEP_FAST, "training.max_epochs=10", "training.min_epochs=10"],
+    )
+    Sweep(opts).run()
+    assert stalls == [0]
+    (trial,) = _study(tmp_path / "mlruns", "stalled").trials
+    assert trial.state == TrialState.COMPLETE, trial.user_attrs.get("reason")
+    assert len(trial.intermediate_values) == 10
 
 
 def test_a_trial_killed_before_its_run_started_gets_a_killed_run(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
+import lightning as L
 import pandas as pd
 import pytest
 import torch
+from lightning.pytorch.callbacks import Callback
 
 from pose.errors import WeightsError
 from pose.train.resume import BEST_KEY, RESUME_FILE, read_resumable, relocate
@@ -33,14 +36,34 @@ def _rates(out: Path) -> pd.DataFrame:
     return logged(out).dropna(subset=RATES).set_index("step")[RATES]
 
 
+class _BestAtStart(Callback):
+    """Records the best score the checkpoint callback holds when the first resumed epoch starts."""
+
+    score: float | None = None
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.score is None:
+            self.score = float(trainer.checkpoint_callback.best_model_score)  # type: ignore[union-attr]
+
+
 def test_a_resumed_run_trains_the_remaining_epochs_at_the_rates_it_had(
-    interrupted: Path, synthetic_dir: Path, tmp_path: Path
+    interrupted: Path, synthetic_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    out = tmp_path / "resumed"
-    result = run(
-        fast_cfg(synthetic_dir, *EPOCHS),
-        out,
-        resume_from=interrupted / "checkpoints" / "epoch=1.ckpt",
+    """Resumed into a relative directory (a sweep's default ``mlruns/trials/...``): Lightning
+    keeps checkpoint state only for its own spelling of the directory, best score included."""
+    monkeypatch.chdir(tmp_path)
+    out = Path("resumed")
+    probe = _BestAtStart()
+    checkpoint = interrupted / "checkpoints" / "epoch=1.ckpt"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*dirpath has changed")
+        result = run(
+            fast_cfg(synthetic_dir, *EPOCHS), out, resume_from=checkpoint, extra_callbacks=[probe]
+        )
+    assert probe.score == pytest.approx(read_resumable(checkpoint)[BEST_KEY]["score"], rel=1e-6)
+    resumed_val = logged(out).dropna(subset=["val/loss"])["val/loss"]
+    assert result.metrics["best_val_loss"] == pytest.approx(
+        min(probe.score, resumed_val.min()), rel=1e-6
     )
     assert sorted(logged(out)["epoch"].dropna().unique()) == [2, 3]
     assert result.metrics["epochs_run"] == 2
