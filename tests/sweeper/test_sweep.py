@@ -468,6 +468,16 @@ def test_a_stalled_sweep_loop_keeps_its_own_trials_alive(
     assert len(trial.intermediate_values) == 10
 
 
+def _fail_when_stale(study: optuna.Study, number: int) -> None:
+    """Check for stale trials until trial ``number`` is no longer RUNNING (at most 30 s): stale
+    once the grace period of 2 heartbeats has passed; SQLite's clock counts whole seconds, so
+    poll rather than sleep a fixed time."""
+    deadline = time.monotonic() + 30
+    while study.trials[number].state == TrialState.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.5)
+        optuna.storages.fail_stale_trials(study)
+
+
 def test_a_trial_killed_before_its_run_started_gets_a_killed_run(
     sweep_data: Path, tmp_path: Path
 ) -> None:
@@ -490,12 +500,7 @@ def test_a_trial_killed_before_its_run_started_gets_a_killed_run(
     killed.storage.record_heartbeat(trial._trial_id)
 
     survivor = Sweep(opts)
-    # stale once the grace period of 2 heartbeats has passed; SQLite's clock counts whole
-    # seconds, so poll rather than sleep a fixed time
-    deadline = time.monotonic() + 30
-    while survivor.study.trials[0].state == TrialState.RUNNING and time.monotonic() < deadline:
-        time.sleep(0.5)
-        optuna.storages.fail_stale_trials(survivor.study)
+    _fail_when_stale(survivor.study, 0)
     trials = survivor.study.trials
     assert trials[0].state == TrialState.FAIL
     assert trials[1].state == TrialState.WAITING and trials[1].params == trials[0].params
@@ -513,10 +518,7 @@ def test_a_trial_killed_before_its_run_started_gets_a_killed_run(
     assert retry.number == 1
     killed.storage.record_heartbeat(retry._trial_id)
     retry.set_user_attr(ATTR_RUN_ID, run.info.run_id)  # as inherited from a trial that had a run
-    deadline = time.monotonic() + 30
-    while survivor.study.trials[1].state == TrialState.RUNNING and time.monotonic() < deadline:
-        time.sleep(0.5)
-        optuna.storages.fail_stale_trials(survivor.study)
+    _fail_when_stale(survivor.study, 1)
     _, runs = _runs(_client(root), "early")
     by_trial = {r.data.tags["sweeper.trial_number"]: r.info.status for r in runs}
     assert by_trial == {"0": "KILLED", "1": "KILLED"}
