@@ -109,6 +109,7 @@ def run_one_trial(
     started = time.perf_counter()
     out = ctx.work_dir / f"trial-{trial.number:04d}"
     log_file = ctx.work_dir / f"trial-{trial.number:04d}.log"  # beside: train() wants an empty dir
+    resume_dir = ctx.work_dir / f"{out.name}.resume"  # a dead trial's checkpoint, downloaded
     status = TrialStatus(trial.number, {})
     ctx.on_status(status, trial.number)
     run_id: str | None = None
@@ -133,7 +134,7 @@ def run_one_trial(
         )
         trial.set_user_attr(ATTR_RUN_ID, run_id)
         resume_from = (
-            carry_over(ctx.tracker, trial, resume, run_id, ctx.work_dir / f"{out.name}.resume")
+            carry_over(ctx.tracker, trial, resume, run_id, resume_dir)
             if resume is not None
             else None
         )
@@ -164,7 +165,7 @@ def run_one_trial(
             "FAIL", reason=f"sweep error: {text.strip().splitlines()[-1]} (traceback in trial.log)"
         )
 
-    shutil.rmtree(ctx.work_dir / f"{out.name}.resume", ignore_errors=True)
+    shutil.rmtree(resume_dir, ignore_errors=True)
     logged = _log_files(ctx, run_id, out, log_file, outcome)
     if outcome.engine_seconds is not None:
         total = time.perf_counter() - started
