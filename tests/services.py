@@ -69,6 +69,7 @@ class Postgres:
     port: int
     bin: Path
     as_user: list[str] = field(default_factory=list)
+    options: str = ""  # postgres's command-line options, for a restart
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://{USER}:{PASSWORD}@127.0.0.1:{self.port}/{database}"
@@ -94,6 +95,10 @@ class Postgres:
             capture_output=True,
             timeout=120,
         )
+
+    def start(self) -> None:
+        log = str(self.directory / "server.log")
+        self._ctl("start", "-w", "-l", log, "-o", self.options)
 
     def stop(self) -> None:
         self._ctl("stop", "-m", "fast", "-w")
@@ -130,11 +135,11 @@ def start_postgres(max_connections: int = 100) -> Postgres:
         timeout=120,
     )
     server = Postgres(directory, free_port(), bin_dir, as_user)
-    options = (
+    server.options = (
         f"-c listen_addresses=127.0.0.1 -p {server.port} -k {directory} "
         f"-c max_connections={max_connections} -c fsync=off -c synchronous_commit=off"
     )
-    server._ctl("start", "-w", "-l", str(directory / "server.log"), "-o", options)
+    server.start()
     return server
 
 

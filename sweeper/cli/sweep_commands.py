@@ -21,45 +21,15 @@ from sweeper.cli.app import (
     err_console,
     user_errors,
 )
+from sweeper.cli.stores import (
+    RootOpt,
+    StorageOpt,
+    StudyArg,
+    TrackingOpt,
+    quiet_libraries,
+    storage_url,
+)
 from sweeper.workers import STORAGE_ENV, TRACKING_ENV
-
-
-def _quiet_libraries() -> None:
-    """Optuna's and MLflow's info logs and experimental-API warnings would bury the live view."""
-    import logging
-    import warnings
-
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
-    warnings.filterwarnings("ignore", message="All-NaN slice encountered")  # pruning a NaN trial
-    for name in ("mlflow", "alembic"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
-StorageOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--storage",
-        envvar=STORAGE_ENV,
-        help="Optuna storage URL, e.g. postgresql://user@host/db (default sqlite mlruns/optuna.db); "
-        f"${STORAGE_ENV} keeps a password out of the command line.",
-    ),
-]
-TrackingOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--tracking-uri",
-        envvar=TRACKING_ENV,
-        help=f"MLflow tracking URI, e.g. http://host:5000 (default sqlite mlruns/mlflow.db); ${TRACKING_ENV}.",
-    ),
-]
-RootOpt = Annotated[
-    Path,
-    typer.Option("--root", help="Directory of the embedded stores.", show_default=True),
-]
 
 
 @command()
@@ -135,7 +105,7 @@ def run(
     from sweeper.cli.progress import ended_line, render
     from sweeper.sweep import SweepInterrupted, SweepOptions, SweepView, run_sweep
 
-    _quiet_libraries()
+    quiet_libraries()
     gpu_ids = None
     if gpus is not None:
         try:
@@ -292,7 +262,7 @@ def _run_local_workers(
     from sweeper.sweep import default_study_name, visible_gpus
     from sweeper.workers import last_line, plan_workers, run_workers
 
-    _quiet_libraries()
+    quiet_libraries()
     if gpu_ids is None:
         gpu_ids = visible_gpus()
     name = study_name or default_study_name(base_config)
@@ -356,21 +326,6 @@ def _run_local_workers(
         raise typer.Exit(130)
 
 
-StudyArg = Annotated[str, typer.Argument(help="Optuna study name.", show_default=False)]
-
-
-def _storage_url(storage: str | None, root: Path) -> str:
-    from sweeper.study.storage import default_storage_url, sqlite_path
-
-    url = storage or default_storage_url(root)
-    path = sqlite_path(url)
-    if path is not None and not path.is_file():
-        raise PoseError(
-            f"no sweep store at {path}; run `sweeper run` first or pass --storage/--root"
-        )
-    return url
-
-
 @command()
 @user_errors
 def report(
@@ -382,8 +337,8 @@ def report(
     root: RootOpt = Path("mlruns"),
 ) -> None:
     """Print a table of a study's trials: number, state, params, metric, duration."""
-    url = _storage_url(storage, root)  # a missing store answers before the imports below
-    _quiet_libraries()
+    url = storage_url(storage, root)  # a missing store answers before the imports below
+    quiet_libraries()
     from sweeper.study.report import trials_table, write_html_report
     from sweeper.study.storage import open_storage
     from sweeper.study.study import load_existing_study
@@ -408,13 +363,13 @@ def promote(
     root: RootOpt = Path("mlruns"),
 ) -> None:
     """Register the study's best completed trial's model in the MLflow model registry."""
-    _quiet_libraries()
+    quiet_libraries()
     from sweeper.promote import promote_best
     from sweeper.tracking.mlflow_runs import default_tracking_uri
 
     promoted = promote_best(
         study,
-        _storage_url(storage, root),
+        storage_url(storage, root),
         tracking_uri or default_tracking_uri(root),
         model_name,
         alias,

@@ -1,11 +1,14 @@
 """Where studies live: the embedded SQLite default under ``mlruns/``, or any Optuna storage URL.
 
 SQLite files are switched to write-ahead logging and opened with a long busy timeout, so several
-local ``sweeper run`` processes can share them without "database is locked" failures.
+local ``sweeper run`` processes can share them without "database is locked" failures. A server
+database that refuses connections (restarting, failing over, out of slots) is waited for with
+backoff on every call a sweep makes, not only on opening.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import sqlite3
@@ -38,8 +41,9 @@ SERVER_POOL: dict[str, Any] = {
     "pool_recycle": 1800,
 }
 # a refused connection (server starting, or out of connection slots) is retried this many times,
-# waiting 1, 2, 4, ... seconds (with jitter, so many workers do not retry in step)
-CONNECT_ATTEMPTS = 5
+# waiting 1, 2, 4, ... seconds (with jitter, so many workers do not retry in step): about a
+# minute in all, what a PostgreSQL restart or a managed database's failover takes
+CONNECT_ATTEMPTS = 7
 SCHEMA_RACE_ATTEMPTS = 5
 
 
@@ -114,17 +118,28 @@ def with_backoff(
     for attempt in range(attempts):
         try:
             return call()
-        except DBAPIError as err:
-            if not err.connection_invalidated and not _refused(err):
+        except (DBAPIError, optuna.exceptions.StorageInternalError) as err:
+            refused = _refused_connection(err)
+            if refused is None:
                 raise
             if attempt == attempts - 1:
-                reason = scrub(str(err.orig or err).strip().splitlines()[0], url)
+                reason = scrub(str(refused.orig or refused).strip().splitlines()[0], url)
                 raise SweepError(
                     f"--storage {redact(url)}: {what}: the database refused {attempts} connection "
                     f"attempts over {2 ** (attempts - 1) - 1} s: {reason}"
                 ) from None
             time.sleep(2**attempt * random.uniform(0.5, 1.0))
     raise AssertionError("unreachable")
+
+
+def _refused_connection(err: BaseException) -> DBAPIError | None:
+    """The driver error of a connection the server refused or dropped, also where Optuna wraps it
+    in a ``StorageInternalError``; None for errors a retry cannot mend."""
+    if isinstance(err, optuna.exceptions.StorageInternalError):
+        err = err.__cause__  # type: ignore[assignment]
+    if not isinstance(err, DBAPIError):
+        return None
+    return err if err.connection_invalidated or _refused(err) else None
 
 
 def _refused(err: Exception) -> bool:
@@ -145,6 +160,43 @@ def _refused(err: Exception) -> bool:
     )
 
 
+class PatientRDBStorage(RDBStorage):
+    """Optuna's RDB storage whose every call waits out a database that refuses connections (with
+    :func:`with_backoff`), so a sweep's loop, trials and heartbeats ride out a server restart
+    instead of failing; past the backoff a call fails with one line naming the storage.
+
+    Retrying is safe: a refused or dropped connection rolls its transaction back.
+    """
+
+
+def _patient(name: str) -> Callable[..., Any]:
+    method = getattr(RDBStorage, name)
+
+    @functools.wraps(method)
+    def call(self: PatientRDBStorage, *args: Any, **kwargs: Any) -> Any:
+        return with_backoff(
+            f"Optuna storage call {name}", self.url, lambda: method(self, *args, **kwargs)
+        )
+
+    return call
+
+
+# what a sweep, its trials, heartbeats and stale-trial checks call on the storage
+_EXTRA_CALLS = {  # and what Optuna's cache in front of an RDB storage calls on it directly
+    "record_heartbeat",
+    "_get_stale_trial_ids",
+    "_get_trials",
+    "_get_best_trial_id",
+    "_create_new_trial",
+    "_set_trial_param",
+    "get_best_trial",
+    "get_trial_id_from_study_id_trial_number",
+    "get_trial_param",
+}
+for _name in sorted(optuna.storages.BaseStorage.__abstractmethods__ | _EXTRA_CALLS):
+    setattr(PatientRDBStorage, _name, _patient(_name))
+
+
 def open_storage(
     url: str,
     heartbeat_seconds: int,
@@ -160,7 +212,7 @@ def open_storage(
 
     def create() -> RDBStorage:
         with init_lock(url):
-            return RDBStorage(
+            return PatientRDBStorage(
                 url,
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=heartbeat_seconds,
@@ -179,9 +231,8 @@ def open_storage(
                 IntegrityError,
                 ProgrammingError,
             ) as err:
-                cause = err.__cause__
-                if isinstance(cause, DBAPIError) and _refused(cause):
-                    raise cause from None  # a refused connection, wrapped: with_backoff's to retry
+                if _refused_connection(err) is not None:
+                    raise  # with_backoff's to retry
                 if sqlite_path(url) is not None or attempt == SCHEMA_RACE_ATTEMPTS - 1:
                     raise
                 time.sleep(random.uniform(0.2, 1.0))

@@ -208,3 +208,45 @@ def test_the_storage_password_appears_nowhere(scaled_sweep: ScaledSweep) -> None
     assert any(p.name == "best.ckpt" for p in files)  # the artifact store is among them
     for path in files:
         assert secret.encode() not in path.read_bytes(), path
+
+
+def test_a_sweep_rides_out_a_database_restart(
+    postgres: services.Postgres, sweep_data_module: Path, tmp_path: Path
+) -> None:
+    """PostgreSQL stopped for 5 s while a worker's trial reports epochs: the loop, the trial and
+    its heartbeats wait for it with backoff, and the sweep ends with all its trials complete."""
+    storage = postgres.create_database("restart_sweep")
+    space = write_space(tmp_path / "space.yaml", LR_SPACE)
+    command = _sweep_command(
+        sweep_data_module, space, "restart", 3, "--storage", storage, "--gpus", ""
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SWEEPER_TRIAL_ENGINE": "wait:4"}
+    worker = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and worker.poll() is None:
+            try:
+                trials = _study(storage, "restart").trials
+            except KeyError:
+                trials = []
+            if any(t.intermediate_values for t in trials):
+                break
+            time.sleep(0.3)
+        else:
+            pytest.fail("no trial reported an epoch")
+        postgres.stop()
+        time.sleep(OUTAGE_SECONDS)
+        postgres.start()
+        out, _ = worker.communicate(timeout=300)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert worker.returncode == 0, out.decode()[-3000:]
+    states = [t.state for t in _study(storage, "restart").trials]
+    assert states == [TrialState.COMPLETE] * 3
+    for engine in [s.engine for s in _STORAGES.values()]:
+        engine.dispose()
+    _STORAGES.clear()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+import threading
 from pathlib import Path
 
 import optuna
 import pytest
+from optuna.trial import TrialState
 
 from sweeper.errors import SweepError
 from sweeper.study import storage
@@ -111,6 +113,20 @@ def test_a_database_that_keeps_refusing_is_one_line_without_the_password(monkeyp
     assert "too many clients" in message and "postgresql://u:***@h/db" in message
 
 
+def test_a_refused_connection_inside_an_optuna_call_is_retried_too(monkeypatch) -> None:
+    """Optuna wraps a failed session in ``StorageInternalError``: mid-sweep calls still wait."""
+    monkeypatch.setattr(storage.time, "sleep", lambda seconds: None)
+    calls = iter([_refused(), "told"])
+
+    def call() -> str:
+        answer = next(calls)
+        if isinstance(answer, Exception):
+            raise optuna.exceptions.StorageInternalError("during the commit") from answer
+        return answer
+
+    assert storage.with_backoff("tell", "postgresql://u@h/db", call) == "told"
+
+
 def test_other_database_errors_are_not_retried(monkeypatch) -> None:
     from sqlalchemy.exc import OperationalError
 
@@ -142,3 +158,25 @@ def test_a_missing_database_driver_names_the_extra(monkeypatch, url: str) -> Non
     message = str(info.value)
     assert "missing database driver psycopg" in message and "pose-sweeper[postgres]" in message
     assert "hunter2" not in message
+
+
+@pytest.mark.services
+def test_a_study_rides_out_a_database_restart(postgres) -> None:
+    """Every storage call waits for a restarting server: a trial asked and told while PostgreSQL
+    is down for 3 s completes once it is back, with nothing lost or doubled."""
+    url = postgres.create_database("restart")
+    patient = storage.open_storage(url, 60)
+    study = optuna.create_study(study_name="restart", storage=patient)
+    study.tell(study.ask(), 1.0)
+    postgres.stop()
+    back = threading.Timer(3.0, postgres.start)
+    back.start()
+    try:
+        trial = study.ask()  # the server is down: this waits for it
+        trial.report(0.5, step=0)
+        study.tell(trial, 0.5)
+    finally:
+        back.join()
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.COMPLETE]
+    assert study.trials[1].intermediate_values == {0: 0.5}
+    patient.engine.dispose()
