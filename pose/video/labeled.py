@@ -32,12 +32,19 @@ def draw_keypoints(
     colors: list[tuple[int, int, int]],
     threshold: float,
     radius: int,
+    uncertainty: np.ndarray | None = None,
 ) -> np.ndarray:
-    """A copy of RGB ``frame`` with a filled circle per keypoint at or above ``threshold``."""
+    """A copy of RGB ``frame`` with a filled circle per keypoint at or above ``threshold``, and
+    around it a ring of ``uncertainty`` pixels (e.g. two posterior standard deviations) if given."""
     out = np.ascontiguousarray(frame).copy()
-    for (x, y), conf, color in zip(xy, likelihood, colors, strict=True):
+    rings = np.zeros(len(xy)) if uncertainty is None else uncertainty
+    for (x, y), conf, color, ring in zip(xy, likelihood, colors, rings, strict=True):
         if conf >= threshold and np.isfinite(x) and np.isfinite(y):
-            cv2.circle(out, (round(float(x)), round(float(y))), radius, color, -1, cv2.LINE_AA)
+            centre = (round(float(x)), round(float(y)))
+            cv2.circle(out, centre, radius, color, -1, cv2.LINE_AA)
+            if np.isfinite(ring) and ring > radius:
+                limit = 2 * max(out.shape[:2])  # a huge variance draws the frame's edge, not more
+                cv2.circle(out, centre, round(min(float(ring), limit)), color, 1, cv2.LINE_AA)
     return out
 
 
@@ -49,8 +56,10 @@ def write_labeled_video(
     fps: float,
     colormap: str,
     threshold: float,
+    uncertainty: np.ndarray | None = None,
 ) -> int:
     """Draw predictions ``[N, K, 2]`` on the frames and encode them; returns frames written.
+    ``uncertainty [N, K]`` (pixels) draws a ring of that radius around each keypoint.
 
     Odd widths or heights are padded by one pixel (yuv420p needs even sizes).
     """
@@ -73,7 +82,10 @@ def write_labeled_video(
                 stream.pix_fmt = "yuv420p"
                 stream.options = {"crf": "23", "preset": "veryfast"}
                 radius = max(2, round(min(height, width) / 100))
-            image = draw_keypoints(frame, xy[index], likelihood[index], colors, threshold, radius)
+            rings = None if uncertainty is None else uncertainty[index]
+            image = draw_keypoints(
+                frame, xy[index], likelihood[index], colors, threshold, radius, rings
+            )
             if image.shape[0] != stream.height or image.shape[1] != stream.width:
                 image = np.pad(
                     image,

@@ -166,6 +166,78 @@ def test_three_trial_sweep_is_tracked_and_promoted(
     page = (tmp_path / "r.html").read_text()
     assert "learning_rate" in page and "plotly" in page
 
+    _check_ensemble(sweep_data, tmp_path, client, parent.info.run_id, study, monkeypatch, capsys)
+
+
+def _check_ensemble(
+    data: Path,
+    tmp_path: Path,
+    client: MlflowClient,
+    parent_id: str,
+    study: optuna.Study,
+    monkeypatch,
+    capsys,
+) -> None:
+    """``sweeper ensemble`` on the tracked study: the members lend the predictions their trials
+    logged of the same video, the ensemble is one nested MLflow run with the CSVs and the video."""
+    pytest.importorskip("eks", reason="the ensemble extra")
+    code, out, err = cli(monkeypatch, capsys, "ensemble", "tiny", data / "videos", "--top-k", "3")
+    assert code == 0, err
+    assert out.count("reused its trial's predictions of synthetic.mp4") == 3
+    out_dir = tmp_path / "tiny-ensemble"
+    consensus = pd.read_csv(
+        out_dir / "ensemble" / "synthetic_ensemble.csv", header=[0, 1, 2], index_col=0
+    )
+    smoothed = pd.read_csv(
+        out_dir / "ensemble" / "synthetic_eks.csv", header=[0, 1, 2], index_col=0
+    )
+    truth = pd.read_csv(data / "ground_truth" / "synthetic.csv", header=[0, 1, 2], index_col=0)
+    assert len(consensus) == len(smoothed) == len(truth)
+    assert {"x_ens_median", "x_ens_var"} <= set(consensus.columns.get_level_values(2))
+    assert {"x_posterior_var", "y_posterior_var"} <= set(smoothed.columns.get_level_values(2))
+    assert (
+        out_dir / "ensemble" / "labeled_videos" / "synthetic_eks_labeled.mp4"
+    ).stat().st_size > 0
+    ranked = sorted(study.trials, key=lambda t: t.value)
+    runs = client.search_runs(
+        [client.get_run(parent_id).info.experiment_id],
+        filter_string="tags.`sweeper.role` = 'ensemble'",
+    )
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["mlflow.parentRunId"] == parent_id
+    assert run.data.tags["sweeper.members"] == ",".join(str(t.number) for t in ranked)
+    assert run.data.tags["sweeper.centre"] == "median"
+    assert run.data.tags["sweeper.smoother"].startswith("eks ")
+    assert {f"distance_px.trial-{t.number}" for t in ranked} <= set(run.data.metrics)
+    logged = {a.path for a in client.list_artifacts(run.info.run_id, "ensemble")}
+    assert {"ensemble/synthetic_ensemble.csv", "ensemble/synthetic_eks.csv"} <= logged
+    # a video the trials never saw: each member predicts it
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "clip.mp4").write_bytes((data / "videos" / "synthetic.mp4").read_bytes())
+    code, out, err = cli(
+        monkeypatch, capsys, "ensemble", "tiny", other, "--top-k", "2", "--smoother", "none",
+        "--no-save-video", "--output-dir", tmp_path / "e2",
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.count("predicted of clip.mp4") == 2
+    assert (tmp_path / "e2" / "ensemble" / "clip_ensemble.csv").is_file()
+    assert not (tmp_path / "e2" / "ensemble" / "clip_eks.csv").exists()
+    # bad input: one line, exit code 2, nothing new logged
+    for args, message in [
+        (["--top-k", "4"], "has 3 complete trial(s)"),
+        (["--top-k", "1"], "at least 2 members"),
+        (["--centre", "mode"], "--centre 'mode': expected one of median, mean"),
+        (["--smoother", "kalman"], "--smoother 'kalman': expected one of eks, none"),
+    ]:
+        code, out, err = cli(monkeypatch, capsys, "ensemble", "tiny", other, *args)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert (
+        len(client.search_runs([run.info.experiment_id], "tags.`sweeper.role` = 'ensemble'")) == 2
+    )
+
 
 def test_crashing_and_pruned_trials_end_in_the_right_states(
     sweep_data: Path, tmp_path: Path, monkeypatch, capsys

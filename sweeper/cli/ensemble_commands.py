@@ -1,0 +1,132 @@
+"""``sweeper ensemble``: the best trials of a sweep as one tracker, smoothed by EKS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from pose.errors import PoseError
+from sweeper.cli.app import command, console, user_errors
+from sweeper.cli.stores import (
+    RootOpt,
+    StorageOpt,
+    StudyArg,
+    TrackingOpt,
+    quiet_libraries,
+    storage_url,
+)
+
+
+@command()
+@user_errors
+def ensemble(
+    study: StudyArg,
+    videos: Annotated[
+        list[Path], typer.Argument(help="Video files or directories of videos.", show_default=False)
+    ],
+    top_k: Annotated[
+        int, typer.Option("--top-k", help="Members: the study's K best complete trials.")
+    ] = 3,
+    smoother: Annotated[
+        str,
+        typer.Option(
+            help="eks: smooth the ensemble over time with the Ensemble Kalman Smoother "
+            "(pip install 'pose-sweeper[ensemble]'); none: the members' consensus only."
+        ),
+    ] = "eks",
+    centre: Annotated[
+        str, typer.Option(help="The consensus of the members per frame: median or mean.")
+    ] = "median",
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--output-dir", help="Where ensemble/ and members/ go (default ./STUDY-ensemble)."
+        ),
+    ] = None,
+    save_video: Annotated[
+        bool,
+        typer.Option("--save-video/--no-save-video", help="Write a labeled video per video."),
+    ] = True,
+    reader: Annotated[str, typer.Option(help="Video reader: auto, dali, opencv or pyav.")] = "auto",
+    storage: StorageOpt = None,
+    tracking_uri: TrackingOpt = None,
+    root: RootOpt = Path("mlruns"),
+) -> None:
+    """Ensemble a study's best trials on videos: the members' median and variance per keypoint,
+    the EKS-smoothed trajectory with its posterior variance, a labeled video; one MLflow run."""
+    from pose.ensemble import CENTRES
+    from pose.predict import find_videos
+
+    files = find_videos(list(videos))
+    if not files:
+        raise PoseError(
+            f"no videos ({', '.join(map(str, videos))}); expected .mp4/.avi/.mov/.mkv files"
+        )
+    if centre not in CENTRES:
+        raise PoseError(f"--centre {centre!r}: expected one of {', '.join(CENTRES.names())}")
+    url = storage_url(storage, root)
+    quiet_libraries()
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from sweeper.ensemble import EnsembleProgress, build_ensemble
+    from sweeper.tracking.mlflow_runs import default_tracking_uri
+
+    out = output_dir or Path(f"{study}-ensemble")
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bars:
+        task = bars.add_task("members", total=None)
+
+        def start(label: str, info: object) -> None:
+            bars.reset(task, total=getattr(info, "frame_count_hint", None) or None)
+            bars.update(task, description=f"{label}: {escape(getattr(info, 'path', Path()).name)}")
+
+        def ready(label: str, video: Path, reused: bool) -> None:
+            how = "reused its trial's predictions" if reused else "predicted"
+            console.print(f"{escape(label)} {how} of {escape(video.name)}")
+
+        result = build_ensemble(
+            study,
+            url,
+            tracking_uri or default_tracking_uri(root),
+            files,
+            top_k,
+            out,
+            centre=centre,
+            smoother=smoother,
+            save_video=save_video,
+            reader=reader,
+            progress=EnsembleProgress(
+                on_start=start, on_batch=lambda n: bars.advance(task, n), on_ready=ready
+            ),
+        )
+    members = ", ".join(f"{m.label} ({m.value:.4g})" for m in result.members)
+    console.print(
+        f"[bold green]ensemble[/] of {escape(members)}, centre {result.centre}, {result.smoother}"
+    )
+    for done in result.videos:
+        console.print(
+            f"{escape(done.video.name)}: {done.frames} frames, median member spread {done.spread_px:.2f} px"
+        )
+        console.print(f"  consensus: {escape(str(done.consensus_csv))}")
+        if done.smoothed_csv is not None:
+            console.print(f"  smoothed:  {escape(str(done.smoothed_csv))}")
+        if done.labeled_video is not None:
+            console.print(f"  labeled video: {escape(str(done.labeled_video))}")
+    distances = ", ".join(f"{k} {v:.2f}" for k, v in result.distances.items())
+    console.print(f"members' mean distance to the centre (px): {escape(distances)}")
+    console.print(f"MLflow run {result.run_id}")
