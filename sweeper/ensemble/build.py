@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,9 @@ import numpy as np
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from pose.config import load_config
+from pose.config import PoseConfig, load_config
 from pose.ensemble import (
+    Consensus,
     MemberPredictions,
     Smoothed,
     consensus,
@@ -32,7 +33,7 @@ from pose.ensemble.smoothing import FEATURE
 from pose.optional import require
 from pose.predict import write_csv
 from pose.video.labeled import write_labeled_video
-from pose.video.readers import VideoInfo, open_video
+from pose.video.readers import VideoInfo, VideoReader, open_video
 from sweeper.ensemble.members import Member, top_members
 from sweeper.errors import SweepError
 from sweeper.study.storage import open_storage, redact
@@ -98,11 +99,12 @@ def _member_runs(client: MlflowClient, members: Sequence[Member], tracking_uri: 
 
 
 def _logged_predictions(
-    client: MlflowClient, run_id: str, config: Path, video: Path, into: Path
+    client: MlflowClient, run_id: str, cfg: PoseConfig, source: VideoReader, into: Path
 ) -> Path | None:
-    """The member's own predictions of ``video``, if its trial predicted this very file after
+    """The member's own predictions of the video, if its trial predicted this very file after
     training (``eval.test_videos_directory``) and logged them whole; else None."""
-    directory = load_config(str(config)).eval.test_videos_directory
+    video = source.info.path
+    directory = cfg.eval.test_videos_directory
     if not directory or Path(directory).resolve() != video.parent.resolve():
         return None
     name = f"{PREDICTIONS_DIR}/{video.stem}.csv"
@@ -111,32 +113,35 @@ def _logged_predictions(
     except (MlflowException, OSError):
         return None
     frames = sum(1 for _ in path.open()) - 3  # DLC's three header rows
-    expected = open_video(video, "auto").info.frame_count_hint
+    expected = source.info.frame_count_hint
     return path if expected and frames == expected else None
 
 
 def _predict_members(
     client: MlflowClient,
     members: Sequence[Member],
-    videos: Sequence[Path],
+    sources: Mapping[Path, VideoReader],
     tracking_uri: str,
     out: Path,
     reader: str,
     progress: EnsembleProgress,
-) -> dict[Path, list[Path]]:
-    """Each member's predictions CSV of each video, under ``out/members/<trial>/``."""
+) -> tuple[dict[Path, list[Path]], PoseConfig]:
+    """Each member's predictions CSV of each video, under ``out/members/<trial>/``, and the best
+    member's config."""
     from pose.predict.images import load_trained
     from pose.predict.video import predict_video
 
-    csvs: dict[Path, list[Path]] = {video: [] for video in videos}
+    csvs: dict[Path, list[Path]] = {video: [] for video in sources}
+    configs: list[PoseConfig] = []
     for member in members:
         member_dir = out / MEMBERS_DIR / member.label
         with tempfile.TemporaryDirectory(prefix="sweeper-member-") as tmp:
             config, checkpoint = resolve_model(f"runs:/{member.run_id}", tracking_uri, Path(tmp))
+            configs.append(load_config(str(config)))
             trained = None
-            for video in videos:
+            for video, source in sources.items():
                 target = member_dir / PREDICTIONS_DIR / f"{video.stem}.csv"
-                logged = _logged_predictions(client, member.run_id, config, video, Path(tmp))
+                logged = _logged_predictions(client, member.run_id, configs[-1], source, Path(tmp))
                 if logged is not None:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_bytes(logged.read_bytes())
@@ -152,21 +157,20 @@ def _predict_members(
                     )
                 progress.on_ready(member.label, video, logged is not None)
                 csvs[video].append(target)
-    return csvs
+    return csvs, configs[0]
 
 
 def _ensemble_video(
-    video: Path,
+    source: VideoReader,
     predictions: MemberPredictions,
+    ensemble: Consensus,
     out: Path,
-    centre: str,
     smoother: str,
     mirrored: Sequence[Sequence[int]] | None,
     save_video: bool,
     colormap: str,
-    fps: float,
 ) -> VideoEnsemble:
-    ensemble = consensus(predictions, centre)
+    video = source.info.path
     names = predictions.keypoint_names
     directory = out / ENSEMBLE_DIR
     consensus_csv = directory / f"{video.stem}_ensemble.csv"
@@ -189,11 +193,11 @@ def _ensemble_video(
             / f"{video.stem}_{smoother if smoothed else 'ensemble'}_labeled.mp4"
         )
         write_labeled_video(
-            open_video(video, "auto").frames(),
+            source.frames(),
             xy,
             np.ones(xy.shape[:2]),  # every keypoint drawn: the ring says how sure it is
             labeled,
-            fps,
+            source.info.fps,
             colormap,
             0.0,
             uncertainty=rings,
@@ -232,11 +236,6 @@ def build_ensemble(
     members = top_members(study, top_k)
     client = MlflowClient(tracking_uri=tracking_uri)
     parent_id, experiment_id = _member_runs(client, members, tracking_uri)
-    first_config = None
-    with tempfile.TemporaryDirectory(prefix="sweeper-config-") as tmp:
-        config, _ = resolve_model(f"runs:/{members[0].run_id}", tracking_uri, Path(tmp))
-        first_config = load_config(str(config))
-    mirrored = first_config.data.mirrored_column_matches
     eks_version = _eks_version() if smoother == "eks" else "none"
     tags = {
         TAG_STUDY: study_name,
@@ -259,32 +258,32 @@ def build_ensemble(
             "videos": ", ".join(v.name for v in videos),
         }.items():
             client.log_param(run_id, key, str(value)[:6000])
-        csvs = _predict_members(
+        sources = {video: open_video(video, "auto") for video in videos}
+        csvs, best_config = _predict_members(
             client,
             members,
-            videos,
+            sources,
             tracking_uri,
             output_dir,
             reader,
             progress or EnsembleProgress(),
         )
         totals = np.zeros(len(members))
-        for video in videos:
+        for video, source in sources.items():
             predictions = MemberPredictions.from_csvs(csvs[video], [m.label for m in members])
-            info = open_video(video, "auto").info
+            ensemble = consensus(predictions, centre)
             done = _ensemble_video(
-                video,
+                source,
                 predictions,
+                ensemble,
                 output_dir,
-                centre,
                 smoother,
-                mirrored,
+                best_config.data.mirrored_column_matches,
                 save_video,
-                first_config.eval.colormap,
-                info.fps,
+                best_config.eval.colormap,
             )
             result.videos.append(done)
-            totals += member_distances(predictions, consensus(predictions, centre))
+            totals += member_distances(predictions, ensemble)
             client.log_metric(run_id, f"spread_px.{video.stem}", done.spread_px)
         for member, total in zip(members, totals / len(videos), strict=True):
             result.distances[member.label] = float(total)
