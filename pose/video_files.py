@@ -24,6 +24,16 @@ def find_videos(paths: list[Path]) -> list[Path]:
     return found
 
 
+def require_videos(paths: list[Path]) -> list[Path]:
+    """:func:`find_videos`, and a one-line error when ``paths`` hold none."""
+    found = find_videos(paths)
+    if not found:
+        raise DataError(
+            f"no videos ({', '.join(map(str, paths))}); expected {'/'.join(VIDEO_EXTENSIONS)} files"
+        )
+    return found
+
+
 def video_dir_videos(
     video_dir: str | None, data_dir: str | Path, needed_by: Sequence[str]
 ) -> list[Path]:

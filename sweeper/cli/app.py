@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from rich.text import Text
 
 from pose.errors import PoseError
 from sweeper.cli.help import UsageCommand
+
+if TYPE_CHECKING:  # rich.progress only where a command shows progress
+    from rich.progress import Progress
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -48,6 +51,27 @@ OverrideOpt = Annotated[
         help="Dotted KEY=VALUE override, e.g. training.max_epochs=5 (repeatable).",
     ),
 ]
+
+
+def frame_progress() -> Progress:
+    """The progress bars of commands that run models over video frames (``predict``,
+    ``ensemble``): one bar per video, frames done of the container's count, time left."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
 
 
 def user_errors(command: Callable[P, R]) -> Callable[P, R]:

@@ -17,6 +17,7 @@ from sweeper.cli.app import (
     command,
     console,
     err_console,
+    frame_progress,
     user_errors,
 )
 
@@ -315,22 +316,11 @@ def predict(
     import tempfile
     import warnings
 
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TaskID,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import TaskID
 
-    from pose.predict import find_videos
+    from pose.video_files import require_videos
 
-    files = find_videos(list(videos))
-    if not files:
-        raise PoseError(
-            f"no videos ({', '.join(map(str, videos))}); expected .mp4/.avi/.mov/.mkv files"
-        )
+    files = require_videos(list(videos))
     # the engine (torch) and MLflow only once the videos are there
     from pose.predict.images import load_trained
     from pose.predict.video import predict_video
@@ -358,14 +348,7 @@ def predict(
     for warning in left_out:  # a PCA too few labels can fit: one dim line, not a Python warning
         console.print(f"[dim]{escape(str(warning.message))}[/dim]")
     failed = 0
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
+    with frame_progress() as progress:
 
         def set_total(task: TaskID, info: VideoInfo) -> None:
             progress.update(task, total=info.frame_count_hint or None)

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from pose.errors import PoseError
-from sweeper.cli.app import command, console, user_errors
+from sweeper.cli.app import command, console, frame_progress, user_errors
 from sweeper.cli.stores import (
     RootOpt,
     StorageOpt,
@@ -58,42 +58,24 @@ def ensemble(
     """Ensemble a study's best trials on videos: the members' median and variance per keypoint,
     the EKS-smoothed trajectory with its posterior variance, a labeled video; one MLflow run."""
     from pose.ensemble import CENTRES
-    from pose.predict import find_videos
+    from pose.video_files import require_videos
 
-    files = find_videos(list(videos))
-    if not files:
-        raise PoseError(
-            f"no videos ({', '.join(map(str, videos))}); expected .mp4/.avi/.mov/.mkv files"
-        )
+    files = require_videos(list(videos))
     if centre not in CENTRES:
         raise PoseError(f"--centre {centre!r}: expected one of {', '.join(CENTRES.names())}")
     url = storage_url(storage, root)
     quiet_libraries()
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
+    from pose.video.readers import VideoInfo
     from sweeper.ensemble import EnsembleProgress, build_ensemble
     from sweeper.tracking.mlflow_runs import default_tracking_uri
 
     out = output_dir or Path(f"{study}-ensemble")
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    ) as bars:
+    with frame_progress() as bars:
         task = bars.add_task("members", total=None)
 
-        def start(label: str, info: object) -> None:
-            bars.reset(task, total=getattr(info, "frame_count_hint", None) or None)
-            bars.update(task, description=f"{label}: {escape(getattr(info, 'path', Path()).name)}")
+        def start(label: str, info: VideoInfo) -> None:
+            bars.reset(task, total=info.frame_count_hint or None)
+            bars.update(task, description=f"{label}: {escape(info.path.name)}")
 
         def ready(label: str, video: Path, reused: bool) -> None:
             how = "reused its trial's predictions" if reused else "predicted"

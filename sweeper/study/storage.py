@@ -181,8 +181,9 @@ def _patient(name: str) -> Callable[..., Any]:
     return call
 
 
-# what a sweep, its trials, heartbeats and stale-trial checks call on the storage
-_EXTRA_CALLS = {  # and what Optuna's cache in front of an RDB storage calls on it directly
+# beyond the abstract API: what heartbeats and stale-trial checks call, and what Optuna's cache in
+# front of an RDB storage calls on it directly
+_EXTRA_CALLS = {
     "record_heartbeat",
     "_get_stale_trial_ids",
     "_get_trials",
