@@ -334,9 +334,22 @@ def report(
     html: Annotated[
         Path | None, typer.Option("--html", help="Also write an HTML report with Optuna's plots.")
     ] = None,
+    rank_by: Annotated[
+        str | None,
+        typer.Option(
+            "--rank-by",
+            metavar="METRIC",
+            help="Rank the complete trials by a label-free metric they logged (e.g. "
+            "video.temporal_jump_rate, video.pca_singleview_error, ensemble.distance_px) and show "
+            "how each such metric agrees with the validation error (Spearman).",
+            show_default=False,
+        ),
+    ] = None,
+    tracking_uri: TrackingOpt = None,
     root: RootOpt = Path("mlruns"),
 ) -> None:
-    """Print a table of a study's trials: number, state, params, metric, duration."""
+    """Print a table of a study's trials: number, state, params, metric, duration; with --rank-by,
+    the trials ranked by a label-free metric."""
     url = storage_url(storage, root)  # a missing store answers before the imports below
     quiet_libraries()
     from sweeper.study.report import trials_table, write_html_report
@@ -344,7 +357,18 @@ def report(
     from sweeper.study.study import load_existing_study
 
     loaded = load_existing_study(study, open_storage(url, 60))
+    if rank_by is not None:  # a bad metric name answers before anything is printed
+        from mlflow import MlflowClient
+
+        from sweeper.tracking.mlflow_runs import default_tracking_uri
+        from sweeper.tracking.ranking import rank_trials, ranking_tables, study_scores
+
+        client = MlflowClient(tracking_uri=tracking_uri or default_tracking_uri(root))
+        tables = ranking_tables(rank_trials(study_scores(client, study), rank_by), study)
     console.print(trials_table(loaded))
+    if rank_by is not None:
+        for table in tables:
+            console.print(table)
     if html is not None:
         write_html_report(loaded, html)
         console.print(f"HTML report: [bold]{escape(str(html))}[/]")
@@ -358,24 +382,33 @@ def promote(
         str, typer.Option("--model-name", help="Registered model name in the MLflow registry.")
     ],
     alias: Annotated[str, typer.Option(help="Alias to point at the new version.")] = "champion",
+    ensemble: Annotated[
+        str | None,
+        typer.Option(
+            "--ensemble",
+            metavar="RUN_ID",
+            help="Promote this `sweeper ensemble` run instead of the best trial: one model whose "
+            "predict returns the members' centre, likelihood and variance per keypoint.",
+            show_default=False,
+        ),
+    ] = None,
     storage: StorageOpt = None,
     tracking_uri: TrackingOpt = None,
     root: RootOpt = Path("mlruns"),
 ) -> None:
-    """Register the study's best completed trial's model in the MLflow model registry."""
+    """Register the study's best completed trial's model (or one of its ensembles) in the MLflow
+    model registry."""
     quiet_libraries()
-    from sweeper.promote import promote_best
+    from sweeper.promote import promote_best, promote_ensemble
     from sweeper.tracking.mlflow_runs import default_tracking_uri
 
-    promoted = promote_best(
-        study,
-        storage_url(storage, root),
-        tracking_uri or default_tracking_uri(root),
-        model_name,
-        alias,
-    )
+    uri = tracking_uri or default_tracking_uri(root)
+    if ensemble is not None:
+        promoted = promote_ensemble(study, uri, ensemble, model_name, alias)
+    else:
+        promoted = promote_best(study, storage_url(storage, root), uri, model_name, alias)
     console.print(
-        f"[bold green]promoted[/] trial {promoted.trial_number} ({promoted.value:.4g}) as "
+        f"[bold green]promoted[/] {escape(promoted.what)} as "
         f"{escape(promoted.model_name)} version {promoted.version}, alias {escape(promoted.alias)}"
     )
     console.print("load it with:")

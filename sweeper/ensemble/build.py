@@ -38,16 +38,20 @@ from sweeper.ensemble.members import Member, top_members
 from sweeper.errors import SweepError
 from sweeper.study.storage import open_storage, redact
 from sweeper.study.study import load_existing_study
-from sweeper.tracking.mlflow_runs import TAG_PARENT, TAG_ROLE, TAG_STUDY
+from sweeper.tracking.mlflow_runs import (
+    TAG_CENTRE,
+    TAG_MEMBER_RUNS,
+    TAG_MEMBERS,
+    TAG_PARENT,
+    TAG_ROLE,
+    TAG_SMOOTHER,
+    TAG_STUDY,
+)
 from sweeper.tracking.models import resolve_model
 
 ENSEMBLE_DIR = "ensemble"
 MEMBERS_DIR = "members"
 PREDICTIONS_DIR = "video_preds"  # a trial's own video predictions, as it logged them
-TAG_MEMBERS = "sweeper.members"  # the member trials' numbers, best first
-TAG_MEMBER_RUNS = "sweeper.member_runs"
-TAG_CENTRE = "sweeper.centre"
-TAG_SMOOTHER = "sweeper.smoother"
 SMOOTHERS = ("eks", "none")
 UNCERTAINTY_SIGMAS = 2.0  # the labeled video's rings: two posterior standard deviations
 

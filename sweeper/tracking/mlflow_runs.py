@@ -49,6 +49,11 @@ TAG_PARENT = "mlflow.parentRunId"
 TAG_RETRY_OF = "sweeper.retry_of"  # the trial number whose worker died, which this run retries
 TAG_RETRIES = "sweeper.retries"  # how many times those params have been retried
 TAG_RESUMED_FROM = "sweeper.resumed_from"  # the dead trial's checkpoint a retry went on from
+# an ensemble's run (role "ensemble"): its members' trial numbers and runs, best first
+TAG_MEMBERS = "sweeper.members"
+TAG_MEMBER_RUNS = "sweeper.member_runs"
+TAG_CENTRE = "sweeper.centre"
+TAG_SMOOTHER = "sweeper.smoother"
 CHECKPOINT_DIR = "checkpoints"  # periodic checkpoints, logged while the trial trains
 TAG_LAST_CHECKPOINT = "sweeper.last_checkpoint"  # the newest of them uploaded whole
 # Optuna trial state -> MLflow run status

@@ -58,4 +58,9 @@ def _from_mlflow(model: str, tracking_uri: str, download_dir: Path) -> tuple[Pat
     for base in (root, root / "artifacts"):  # a run's files, or a pyfunc model's artifacts
         if (base / CONFIG).is_file() and (base / CHECKPOINT).is_file():
             return base / CONFIG, base / CHECKPOINT
+    if (root / "artifacts" / "ensemble.json").is_file():
+        raise SweepError(
+            f"model {model} is an ensemble: load it with mlflow.pyfunc.load_model, or predict "
+            "videos with `sweeper ensemble STUDY VIDEOS`"
+        )
     raise SweepError(f"model {model}: no {CONFIG} and {CHECKPOINT} among its artifacts")

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import optuna
 import pandas as pd
 import pytest
@@ -237,6 +238,112 @@ def _check_ensemble(
     assert (
         len(client.search_runs([run.info.experiment_id], "tags.`sweeper.role` = 'ensemble'")) == 2
     )
+    _check_ranking(study, client, monkeypatch, capsys)
+    _check_ensemble_promotion(data, tmp_path, client, run, study, monkeypatch, capsys)
+
+
+def _rows(out: str, title: str) -> list[list[str]]:
+    """The body rows of the Rich table printed under ``title``, as cell texts."""
+    lines = out[out.index(title) :].splitlines()
+    first = next(i for i, line in enumerate(lines) if line.lstrip().startswith("┡")) + 1
+    body = []
+    for line in lines[first:]:
+        if not line.lstrip().startswith("│"):
+            break
+        body.append([cell.strip() for cell in line.strip().strip("│").split("│")])
+    return body
+
+
+def _check_ranking(study: optuna.Study, client: MlflowClient, monkeypatch, capsys) -> None:
+    """``sweeper report --rank-by``: the video metric the trials logged and the newest ensemble's
+    member distances rank the trials, with their agreement with the validation error."""
+    metric = "video.temporal_jump_rate"
+    code, out, err = cli(monkeypatch, capsys, "report", "tiny", "--rank-by", metric)
+    assert code == 0, err
+    rows = _rows(out, f"ranked by {metric}")
+    assert sorted(int(r[1]) for r in rows) == [0, 1, 2]
+    rates = [float(r[2]) for r in rows]
+    assert rates == sorted(rates)
+    runs = {t.number: client.get_run(t.user_attrs["mlflow_run_id"]) for t in study.trials}
+    for row in rows:
+        assert float(row[2]) == pytest.approx(runs[int(row[1])].data.metrics[metric], rel=1e-3)
+        assert float(row[3]) == pytest.approx(study.trials[int(row[1])].value, rel=1e-3)
+    agreement = {r[0]: r[1:] for r in _rows(out, "agreement with val_pixel_error")}
+    assert agreement[f"{metric} *"][0] == "3"
+    # the newest ensemble (the top 2, second call) has two members: too few to correlate
+    code, out, err = cli(monkeypatch, capsys, "report", "tiny", "--rank-by", "ensemble.distance_px")
+    assert code == 0, err
+    rows = _rows(out, "ranked by ensemble.distance_px")
+    best_two = sorted(study.trials, key=lambda t: t.value)[:2]
+    assert sorted(int(r[1]) for r in rows) == sorted(t.number for t in best_two)
+    agreement = {r[0]: r[1:] for r in _rows(out, "agreement with val_pixel_error")}
+    assert agreement["ensemble.distance_px *"][0] == "2"
+    assert agreement["ensemble.distance_px *"][1].startswith("- (needs 3+")
+    code, out, err = cli(monkeypatch, capsys, "report", "tiny", "--rank-by", "video.nothing")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert (
+        "--rank-by 'video.nothing': expected one of ensemble.distance_px, "
+        f"video.pca_singleview_error, {metric} (or videos.<video>.<metric> for one video)"
+    ) in err
+
+
+def _check_ensemble_promotion(
+    data: Path, tmp_path: Path, client: MlflowClient, run, study, monkeypatch, capsys
+) -> None:
+    """``sweeper promote --ensemble``: one pyfunc that a fresh process loads by alias; its output
+    is the members' median and variance of what each member predicts on its own."""
+    run_id = run.info.run_id
+    code, out, err = cli(
+        monkeypatch, capsys, "promote", "tiny", "--ensemble", run_id, "--model-name", "herd"
+    )
+    assert code == 0, err
+    members = run.data.tags["sweeper.members"]
+    assert f"promoted the ensemble of trials {members.replace(',', ', ')} (median)" in out
+    version = client.get_model_version_by_alias("herd", "champion")
+    assert version.tags["sweeper.ensemble_run"] == run_id
+    assert client.get_run(run_id).info.status == "FINISHED"
+    labels = pd.read_csv(data / "CollectedData.csv", header=[0, 1, 2], index_col=0)
+    images = [str(data / p) for p in labels.index[:4]]
+    script = (
+        "import sys, mlflow, pandas as pd\n"
+        f"mlflow.set_tracking_uri({default_tracking_uri(tmp_path / 'mlruns')!r})\n"
+        "model = mlflow.pyfunc.load_model('models:/herd@champion')\n"
+        f"model.predict(pd.DataFrame({{'image_path': {images!r}}})).to_csv(sys.argv[1])\n"
+    )
+    target = tmp_path / "herd.csv"
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(target)], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    predicted = pd.read_csv(target, index_col=0)
+    keypoints = list(dict.fromkeys(labels.columns.get_level_values(1)))
+    parts = ("x", "y", "likelihood", "x_ens_var", "y_ens_var")
+    assert list(predicted.columns) == [f"{k}_{p}" for k in keypoints for p in parts]
+    from pose.predict.images import load_trained, predict_images
+    from sweeper.tracking.models import resolve_model
+
+    each = []
+    for member_run in run.data.tags["sweeper.member_runs"].split(","):
+        files = resolve_model(
+            f"runs:/{member_run}", default_tracking_uri(tmp_path / "mlruns"), tmp_path / member_run
+        )
+        each.append(predict_images(load_trained(*files), images)[0])
+    xy = np.stack(each)  # [members, images, keypoints, 2]
+    for k, name in enumerate(keypoints):
+        for c, axis in enumerate("xy"):
+            got = predicted[f"{name}_{axis}"].to_numpy()
+            assert np.allclose(got, np.median(xy[:, :, k, c], axis=0), atol=1e-3)
+            var = predicted[f"{name}_{axis}_ens_var"].to_numpy()
+            assert np.allclose(var, xy[:, :, k, c].var(axis=0), rtol=1e-3, atol=1e-3)
+    assert predicted.filter(like="_ens_var").to_numpy().max() > 0  # the members differ
+    # bad input: a trial's run is not an ensemble; one line, exit code 2
+    trial_run = study.best_trial.user_attrs["mlflow_run_id"]
+    code, out, err = cli(
+        monkeypatch, capsys, "promote", "tiny", "--ensemble", trial_run, "--model-name", "herd"
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"--ensemble {trial_run}: not an ensemble of study 'tiny' (a trial run" in err
+    assert len(client.search_model_versions("name='herd'")) == 1
 
 
 def test_crashing_and_pruned_trials_end_in_the_right_states(
