@@ -35,6 +35,7 @@ from sweeper.study.heartbeat import Heartbeat
 from sweeper.study.samplers import PRUNERS, SAMPLERS
 from sweeper.study.storage import DEFAULT_ROOT, default_storage_url, open_storage, redact
 from sweeper.study.study import (
+    ATTR_INPUTS,
     ATTR_REASON,
     ATTR_RUN_ID,
     Objective,
@@ -273,6 +274,9 @@ class Sweep:
             self.objective,
             study_fp,
         )
+        inputs = sweep_inputs(opts)
+        if self.study.user_attrs.get(ATTR_INPUTS) != inputs:  # one write per new set of paths
+            self.study.set_user_attr(ATTR_INPUTS, inputs)
         if opts.seed is not None and self.study.trials:
             # a resumed study gets a fresh sampler stream (the same seed would replay old proposals)
             self.study.sampler = SAMPLERS.get(opts.sampler)(
@@ -525,6 +529,22 @@ class Sweep:
             self.storage_url,
             self.trials_page,
         )
+
+
+def sweep_inputs(opts: SweepOptions) -> dict[str, Any]:
+    """What defines the study's trials, as absolute paths (never a storage or tracking URL)."""
+    return {
+        "base_config": str(opts.base_config.resolve()),
+        "spaces": [str(p.resolve()) for p in opts.spaces],
+        "overrides": list(opts.overrides),
+        "metric": opts.metric,
+        "direction": opts.direction,
+        "sampler": opts.sampler,
+        "pruner": opts.pruner,
+        "pruner_startup_trials": opts.pruner_startup_trials,
+        "pruner_warmup_epochs": opts.pruner_warmup_epochs,
+        "experiment": opts.experiment,
+    }
 
 
 def _without_paths(raw: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -19,6 +19,9 @@ from sweeper.cli.stores import (
     storage_url,
 )
 
+if TYPE_CHECKING:  # the ensemble package imports MLflow and the engine: not at CLI start-up
+    from sweeper.ensemble import Member
+
 
 @command()
 @user_errors
@@ -28,8 +31,22 @@ def ensemble(
         list[Path], typer.Argument(help="Video files or directories of videos.", show_default=False)
     ],
     top_k: Annotated[
-        int, typer.Option("--top-k", help="Members: the study's K best complete trials.")
-    ] = 3,
+        int | None,
+        typer.Option(
+            "--top-k",
+            help="Members: the study's K best complete trials (default 3).",
+            show_default=False,
+        ),
+    ] = None,
+    seeds: Annotated[
+        int | None,
+        typer.Option(
+            "--seeds",
+            help="Members: the best trial and S-1 retrainings of its config with other model "
+            "seeds, trained now as trials of the study where it has none yet.",
+            show_default=False,
+        ),
+    ] = None,
     smoother: Annotated[
         str,
         typer.Option(
@@ -63,12 +80,17 @@ def ensemble(
     files = require_videos(list(videos))
     if centre not in CENTRES:
         raise PoseError(f"--centre {centre!r}: expected one of {', '.join(CENTRES.names())}")
+    if top_k is not None and seeds is not None:
+        raise PoseError("--top-k and --seeds: the members are one or the other; pass one")
     url = storage_url(storage, root)
     quiet_libraries()
     from pose.video.readers import VideoInfo
-    from sweeper.ensemble import EnsembleProgress, build_ensemble
+    from sweeper.ensemble import EnsembleProgress, build_ensemble, check_smoother
     from sweeper.tracking.mlflow_runs import default_tracking_uri
 
+    tracking = tracking_uri or default_tracking_uri(root)
+    check_smoother(smoother)
+    members = None if seeds is None else _seed_members(study, url, tracking, root, seeds)
     out = output_dir or Path(f"{study}-ensemble")
     with frame_progress() as bars:
         task = bars.add_task("members", total=None)
@@ -84,9 +106,9 @@ def ensemble(
         result = build_ensemble(
             study,
             url,
-            tracking_uri or default_tracking_uri(root),
+            tracking,
             files,
-            top_k,
+            0 if members is not None else top_k or 3,
             out,
             centre=centre,
             smoother=smoother,
@@ -95,10 +117,11 @@ def ensemble(
             progress=EnsembleProgress(
                 on_start=start, on_batch=lambda n: bars.advance(task, n), on_ready=ready
             ),
+            members=members,
         )
-    members = ", ".join(f"{m.label} ({m.value:.4g})" for m in result.members)
+    joined = ", ".join(f"{m.label} ({m.value:.4g})" for m in result.members)
     console.print(
-        f"[bold green]ensemble[/] of {escape(members)}, centre {result.centre}, {result.smoother}"
+        f"[bold green]ensemble[/] of {escape(joined)}, centre {result.centre}, {result.smoother}"
     )
     for done in result.videos:
         console.print(
@@ -112,3 +135,29 @@ def ensemble(
     distances = ", ".join(f"{k} {v:.2f}" for k, v in result.distances.items())
     console.print(f"members' mean distance to the centre (px): {escape(distances)}")
     console.print(f"MLflow run {result.run_id}")
+
+
+def _seed_members(study: str, url: str, tracking: str, root: Path, seeds: int) -> list[Member]:
+    """The seed members, training the missing ones under the sweep's live view."""
+    from rich.live import Live
+
+    from sweeper.cli.progress import ended_line, render
+    from sweeper.ensemble import seed_members
+    from sweeper.sweep import SweepView
+
+    seen: set[int] | None = None
+    with Live(console=console, refresh_per_second=2, transient=True) as live:
+
+        def on_tick(view: SweepView) -> None:
+            nonlocal seen
+            ended = {t.number for t in view.ended}
+            for trial in view.ended:
+                if seen is not None and trial.number not in seen:
+                    live.console.print(ended_line(trial, view))
+            seen = ended
+            live.update(render(view))
+
+        members = seed_members(study, url, tracking, root, seeds, on_tick)
+    numbers = ", ".join(str(m.trial_number) for m in members)
+    console.print(f"seed members: trials {numbers} (trial {members[0].trial_number}'s config)")
+    return members

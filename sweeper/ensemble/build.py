@@ -229,15 +229,16 @@ def build_ensemble(
     save_video: bool = True,
     reader: str = "auto",
     progress: EnsembleProgress | None = None,
+    members: Sequence[Member] | None = None,
 ) -> EnsembleResult:
-    """The ensemble of the study's ``top_k`` best complete trials over ``videos``, written under
-    ``output_dir`` and logged as one MLflow run nested under the study's parent run."""
-    if smoother not in SMOOTHERS:
-        raise SweepError(f"--smoother {smoother!r}: expected one of {', '.join(SMOOTHERS)}")
-    if smoother == "eks":  # before anything is predicted: a missing extra answers at once
-        require("eks", "ensemble", FEATURE)
-    study = load_existing_study(study_name, open_storage(storage_url, heartbeat_seconds=60))
-    members = top_members(study, top_k)
+    """The ensemble of ``members`` (default: the study's ``top_k`` best complete trials) over
+    ``videos``, written under ``output_dir`` and logged as one MLflow run nested under the study's
+    parent run."""
+    check_smoother(smoother)
+    if members is None:
+        study = load_existing_study(study_name, open_storage(storage_url, heartbeat_seconds=60))
+        members = top_members(study, top_k)
+    how = f"top{top_k}" if top_k else f"seeds{len(members)}"
     client = MlflowClient(tracking_uri=tracking_uri)
     parent_id, experiment_id = _member_runs(client, members, tracking_uri)
     eks_version = _eks_version() if smoother == "eks" else "none"
@@ -251,12 +252,12 @@ def build_ensemble(
     }
     if parent_id:
         tags[TAG_PARENT] = parent_id
-    run = client.create_run(experiment_id, run_name=f"{study_name}-ensemble-top{top_k}", tags=tags)
+    run = client.create_run(experiment_id, run_name=f"{study_name}-ensemble-{how}", tags=tags)
     run_id = run.info.run_id
-    result = EnsembleResult(run_id, members, output_dir, centre, eks_version)
+    result = EnsembleResult(run_id, list(members), output_dir, centre, eks_version)
     try:
         for key, value in {
-            "top_k": top_k,
+            "members": how,
             "centre": centre,
             "smoother": smoother,
             "videos": ", ".join(v.name for v in videos),
@@ -299,6 +300,14 @@ def build_ensemble(
         raise
     client.set_terminated(run_id, "FINISHED")
     return result
+
+
+def check_smoother(smoother: str) -> None:
+    """A bad --smoother, or eks missing for it, answers before anything is trained or predicted."""
+    if smoother not in SMOOTHERS:
+        raise SweepError(f"--smoother {smoother!r}: expected one of {', '.join(SMOOTHERS)}")
+    if smoother == "eks":
+        require("eks", "ensemble", FEATURE)
 
 
 def _eks_version() -> str:

@@ -19,6 +19,12 @@ ATTR_METRIC = "sweeper.metric"
 ATTR_FINGERPRINT = "sweeper.fingerprint"
 ATTR_RUN_ID = "mlflow_run_id"
 ATTR_REASON = "reason"
+# what `sweeper run` was given (base config, spaces, overrides, objective, sampler, pruner), so
+# that `sweeper ensemble --seeds` can train more trials of the study without asking again
+ATTR_INPUTS = "sweeper.inputs"
+# a trial that retrains another's params with another model seed (`sweeper ensemble --seeds`)
+ATTR_MODEL_SEED = "sweeper.model_seed"
+ATTR_SEED_OF = "sweeper.seed_of"
 
 # per-epoch metric -> the metrics.json value it ends as (measured on the best checkpoint)
 _EPOCH_TO_FINAL = {"val/pixel_error": "val_pixel_error", "val/loss": "best_val_loss"}

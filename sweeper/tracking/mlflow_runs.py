@@ -49,6 +49,9 @@ TAG_PARENT = "mlflow.parentRunId"
 TAG_RETRY_OF = "sweeper.retry_of"  # the trial number whose worker died, which this run retries
 TAG_RETRIES = "sweeper.retries"  # how many times those params have been retried
 TAG_RESUMED_FROM = "sweeper.resumed_from"  # the dead trial's checkpoint a retry went on from
+# a trial retraining another's params with another model seed (`sweeper ensemble --seeds`)
+TAG_MODEL_SEED = "sweeper.model_seed"
+TAG_SEED_OF = "sweeper.seed_of"
 # an ensemble's run (role "ensemble"): its members' trial numbers and runs, best first
 TAG_MEMBERS = "sweeper.members"
 TAG_MEMBER_RUNS = "sweeper.member_runs"

@@ -25,8 +25,14 @@ from optuna.trial import TrialState
 from pose.config import build_config, config_to_dict, untrainable_reason
 from pose.errors import PoseError
 from sweeper.space import SearchSpace, apply_values
-from sweeper.study.study import ATTR_REASON, ATTR_RUN_ID, Objective
-from sweeper.tracking.mlflow_runs import TAG_RETRIES, TAG_RETRY_OF, Tracker
+from sweeper.study.study import ATTR_MODEL_SEED, ATTR_REASON, ATTR_RUN_ID, ATTR_SEED_OF, Objective
+from sweeper.tracking.mlflow_runs import (
+    TAG_MODEL_SEED,
+    TAG_RETRIES,
+    TAG_RETRY_OF,
+    TAG_SEED_OF,
+    Tracker,
+)
 from sweeper.trial.process import TrialProcess
 from sweeper.trial.request import TrialRequest
 from sweeper.trial.resume import (
@@ -118,12 +124,18 @@ def run_one_trial(
         values = ctx.space.sample(trial)
         status.params = ctx.space.labels(values)
         raw = apply_values(ctx.space.base_raw, values)
+        model_seed = trial.user_attrs.get(ATTR_MODEL_SEED)
+        if model_seed is not None:  # a retraining of another trial's params (ensemble --seeds)
+            raw.setdefault("training", {})["rng_seed_model_pt"] = int(model_seed)
         if cuda_devices is not None:
             raw.setdefault("training", {})["num_gpus"] = 1
         cfg = build_config(raw, source=f"trial {trial.number}")
         resolved = config_to_dict(cfg)
         tags = _retry_tags(trial)
         resume = find_resume_point(ctx.tracker, trial) if tags else None
+        if model_seed is not None:
+            tags[TAG_MODEL_SEED] = str(model_seed)
+            tags[TAG_SEED_OF] = str(trial.user_attrs.get(ATTR_SEED_OF))
         run_id = ctx.tracker.start_child(
             ctx.parent_run_id,
             ctx.study.study_name,
@@ -316,4 +328,6 @@ def _report(ctx: TrialContext, trial: optuna.Trial, message: dict, status: Trial
         return False
     status.last_value = value  # NaN included: Optuna's pruners stop diverged trials
     trial.report(value, message["epoch"])
+    if ATTR_MODEL_SEED in trial.user_attrs and math.isfinite(value):
+        return False  # a seed of a chosen config is an ensemble member, not a search point
     return trial.should_prune()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import signal
 import sys
 import time
@@ -19,9 +20,9 @@ from multiprocessing.connection import Connection
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
-from pose.config import build_config
-from pose.errors import PoseError, WeightsError
-from pose.pipeline import train
+from pose.config import PoseConfig, build_config
+from pose.errors import PoseError
+from pose.pipeline import TrainResult, train
 from sweeper.trial.child import exit_when_parent_dies, redirect_output
 from sweeper.trial.request import TrialRequest
 
@@ -36,6 +37,7 @@ class EpochReporter(Callback):
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self._val: dict[str, float] = {}
+        self.epochs_sent = 0
 
     @staticmethod
     def _scalars(trainer: L.Trainer, prefix: str) -> dict[str, float]:
@@ -52,6 +54,7 @@ class EpochReporter(Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         metrics = {**self._scalars(trainer, "train/"), **self._val}
         validated, self._val = bool(self._val), {}
+        self.epochs_sent += 1
         self.conn.send(
             {
                 "type": "epoch",
@@ -65,6 +68,34 @@ class EpochReporter(Callback):
             verdict = self.conn.recv()
             if verdict.get("prune"):
                 raise TrialPrunedSignal(verdict.get("reason") or "pruned")
+
+
+def _train(cfg: PoseConfig, request: TrialRequest, reporter: EpochReporter) -> TrainResult:
+    """Train, going on from ``request.resume_from`` when given. A checkpoint that cannot be
+    restored (unreadable, not a training state, or refused by Lightning's restore) must not cost
+    the retry its trial: it trains from epoch 0 instead. A failure after the resumed run has
+    trained an epoch is the training's own and is raised."""
+    if request.resume_from is None:
+        return train(cfg, request.output_dir, extra_callbacks=[reporter], progress_bar=False)
+    try:
+        return train(
+            cfg,
+            request.output_dir,
+            extra_callbacks=[reporter],
+            progress_bar=False,
+            resume_from=request.resume_from,
+        )
+    except Exception as err:  # noqa: BLE001 - whatever the restore raised, see above
+        if reporter.epochs_sent or isinstance(err, TrialPrunedSignal):
+            raise
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        print(
+            f"warning: not resuming from {request.resume_from.name} ({first}); training from "
+            "the start",
+            file=sys.stderr,
+        )
+    shutil.rmtree(request.output_dir, ignore_errors=True)  # what the failed restore wrote
+    return train(cfg, request.output_dir, extra_callbacks=[reporter], progress_bar=False)
 
 
 def _planned_epochs(trainer: L.Trainer) -> int | None:
@@ -95,20 +126,7 @@ def run_trial(request: TrialRequest, conn: Connection, alive: Connection) -> Non
         started = time.perf_counter()
         cfg = build_config(request.raw_config, source=request.source)
         reporter = EpochReporter(conn)
-        try:
-            result = train(
-                cfg,
-                request.output_dir,
-                extra_callbacks=[reporter],
-                progress_bar=False,
-                resume_from=request.resume_from,
-            )
-        except WeightsError as err:
-            if request.resume_from is None:
-                raise
-            # checked before anything is written: the retry still trains, from epoch 0
-            print(f"warning: not resuming ({err}); training from the start", file=sys.stderr)
-            result = train(cfg, request.output_dir, extra_callbacks=[reporter], progress_bar=False)
+        result = _train(cfg, request, reporter)
         engine_seconds = time.perf_counter() - started
         conn.send({"type": "done", "metrics": result.metrics, "engine_seconds": engine_seconds})
     except TrialPrunedSignal as signal_:

@@ -60,8 +60,8 @@ class ScaledSweep:
 def scaled_sweep(
     postgres: services.Postgres, sweep_data_module: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ScaledSweep]:
-    """Four ``sweeper run`` workers on one PostgreSQL study of 12 tiny trials, logging to an MLflow
-    server; one worker is SIGKILLed mid-trial, then the server is down for 5 s plus its restart (about 20 s)
+    """Four ``sweeper run`` workers on one PostgreSQL study of 12 tiny (waiting) trials, logging to
+    an MLflow server; one worker is SIGKILLed mid-trial, then the server is down for 5 s plus its restart (about 20 s)
     while the other three train on, and they finish the study."""
     work = tmp_path_factory.mktemp("scale-out")
     storage = postgres.create_database("scaleout")
@@ -84,7 +84,9 @@ def scaled_sweep(
         "--gpus",
         "",
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    # trials wait 2 s per epoch instead of training (bench/scaling.py's engine): the stores, the
+    # heartbeats, the runs and the artifacts are all real, and the study ends in a minute, not two
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SWEEPER_TRIAL_ENGINE": "wait:6"}
     workers = [
         subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         for _ in range(4)

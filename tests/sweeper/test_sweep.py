@@ -240,6 +240,46 @@ def _check_ensemble(
     )
     _check_ranking(study, client, monkeypatch, capsys)
     _check_ensemble_promotion(data, tmp_path, client, run, study, monkeypatch, capsys)
+    _check_seed_members(data, tmp_path, client, study, monkeypatch, capsys)
+
+
+def _check_seed_members(
+    data: Path, tmp_path: Path, client: MlflowClient, study: optuna.Study, monkeypatch, capsys
+) -> None:
+    """``sweeper ensemble --seeds 2``: the best trial's params retrained with the next model seed
+    as a trial of the same study (tracked like any, never pruned), then ensembled with it; the
+    next call reuses it instead of training again."""
+    best = min(study.trials, key=lambda t: t.value)
+    own = int(client.get_run(best.user_attrs["mlflow_run_id"]).data.params[
+        "training.rng_seed_model_pt"
+    ])  # fmt: skip
+    args = ["ensemble", "tiny", data / "videos", "--seeds", "2", "--smoother", "none"]
+    code, out, err = cli(monkeypatch, capsys, *args, "--no-save-video", "--output-dir", "e3")
+    assert code == 0, err
+    assert f"seed members: trials {best.number}, 3 (trial {best.number}'s config)" in out
+    trials = _study(tmp_path / "mlruns", "tiny").trials
+    assert len(trials) == 4
+    retrained = trials[3]
+    assert retrained.state == TrialState.COMPLETE and retrained.params == best.params
+    assert retrained.value != best.value  # another initialisation, another model
+    assert retrained.user_attrs["sweeper.model_seed"] == own + 1
+    assert retrained.user_attrs["sweeper.seed_of"] == best.number
+    run = client.get_run(retrained.user_attrs["mlflow_run_id"])
+    assert run.data.params["training.rng_seed_model_pt"] == str(own + 1)
+    assert run.data.tags["sweeper.seed_of"] == str(best.number)
+    assert run.info.status == "FINISHED"
+    ensembles = client.search_runs(
+        [run.info.experiment_id],
+        "tags.`sweeper.role` = 'ensemble'",
+        order_by=["attributes.start_time DESC"],
+    )
+    assert ensembles[0].data.tags["sweeper.members"] == f"{best.number},3"
+    assert ensembles[0].info.run_name == "tiny-ensemble-seeds2"
+    code, out, err = cli(monkeypatch, capsys, *args, "--no-save-video", "--output-dir", "e4")
+    assert code == 0, err
+    assert len(_study(tmp_path / "mlruns", "tiny").trials) == 4  # reused, not trained again
+    code, out, err = cli(monkeypatch, capsys, *args, "--top-k", "2")
+    assert code == 2 and "--top-k and --seeds" in err and len(err.strip().splitlines()) == 1
 
 
 def _rows(out: str, title: str) -> list[list[str]]:
@@ -336,6 +376,9 @@ def _check_ensemble_promotion(
             var = predicted[f"{name}_{axis}_ens_var"].to_numpy()
             assert np.allclose(var, xy[:, :, k, c].var(axis=0), rtol=1e-3, atol=1e-3)
     assert predicted.filter(like="_ens_var").to_numpy().max() > 0  # the members differ
+    # the engine's own commands take one model: the promoted ensemble is refused by name
+    code, out, err = cli(monkeypatch, capsys, "predict", "models:/herd@champion", data / "videos")
+    assert code == 2 and "models:/herd@champion is an ensemble" in err, err
     # bad input: a trial's run is not an ensemble; one line, exit code 2
     trial_run = study.best_trial.user_attrs["mlflow_run_id"]
     code, out, err = cli(
@@ -543,10 +586,12 @@ def test_killed_sweep_resumes_without_losing_or_repeating_trials(
 def test_four_local_workers_share_one_embedded_study(sweep_data: Path, tmp_path: Path) -> None:
     """``--workers 4`` on fresh embedded stores: four ``sweeper run`` processes start at once, no
     "database is locked" reaches anyone, one parent run, and together they top the study up to N
-    finished trials with one MLflow run per trial."""
+    finished trials with one MLflow run per trial (training replaced by the wait engine of
+    bench/scaling.py: it is the stores under concurrent workers that this test is about)."""
     space = write_space(tmp_path / "space.yaml", LR_SPACE)
     command = _sweep_command(sweep_data, space, "shared", 6, "--workers", "4")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # trials that wait instead of training: everything the stores see happens for real, faster
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SWEEPER_TRIAL_ENGINE": "wait:2"}
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, timeout=900)
     logs = sorted((tmp_path / "mlruns" / "workers" / "shared").glob("worker-*.log"))
     text = done.stdout.decode() + done.stderr.decode() + "".join(p.read_text() for p in logs)

@@ -24,20 +24,6 @@ from pose.video import open_video
 from tests.conftest import MIRROR_MOUSE, require, write_mjpeg
 
 
-@pytest.fixture(scope="module")
-def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, TrainResult]:
-    """The built-in example trained as the quick start does (40 epochs, 200 images), once."""
-    tmp_path = tmp_path_factory.mktemp("synthetic_run")
-    config = make_example_dataset(tmp_path / "data", n_images=200, n_video_frames=30, seed=3)
-    videos = ["eval.predict_vids_after_training=true", "eval.save_vids_after_training=true"]
-    result = train(
-        load_config(config, ["training.num_workers=2", *videos]),
-        tmp_path / "run",
-        progress_bar=False,
-    )
-    return tmp_path, result
-
-
 def _video_error(run: Path, data: Path) -> float:
     """Mean distance of a run's synthetic-video predictions from the video's true keypoints."""
     preds = read_predictions(run / "video_preds" / "synthetic.csv")

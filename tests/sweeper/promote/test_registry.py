@@ -102,7 +102,7 @@ def promoted(tmp_path_factory: pytest.TempPathFactory) -> Promoted:
 def _readme_promote_snippet() -> str:
     """The python block of the README's Promotion section, as a user would copy it."""
     readme = (REPO / "README.md").read_text()
-    section = readme.split("### Promotion", 1)[1].split("\n## ", 1)[0]
+    section = re.split(r"\n##+ ", readme.split("### Promotion", 1)[1], maxsplit=1)[0]
     blocks = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
     assert len(blocks) == 1, "the Promotion section should show one python block"
     return blocks[0]
@@ -171,7 +171,9 @@ def test_promotion_leaves_the_trial_run_as_it_finished(promoted: Promoted) -> No
 
 
 def test_printed_hint_redacts_passwords() -> None:
-    promotion = Promotion("mouse", "1", "champion", 0, 1.0, "r", "http://me:hunter2@host:5000")
+    promotion = Promotion(
+        "mouse", "1", "champion", "trial 0 (1)", "r", "http://me:hunter2@host:5000"
+    )
     snippet = promotion.load_snippet
     compile(snippet, "<hint>", "exec")
     assert "hunter2" not in snippet and "http://me:***@host:5000" in snippet

@@ -62,3 +62,35 @@ def test_trial_process_finishes_and_sends_metrics(sweep_data: Path, tmp_path: Pa
     assert result is not None and result["type"] == "done"
     assert result["metrics"]["epochs_run"] == 3 and result["engine_seconds"] > 0
     assert (tmp_path / "trial" / "best.ckpt").is_file()
+
+
+@pytest.mark.slow
+def test_a_checkpoint_lightning_cannot_restore_is_trained_over_from_the_start(
+    sweep_data: Path, tmp_path: Path
+) -> None:
+    """A retry's checkpoint that passes the engine's checks but that Lightning refuses to restore
+    (here: no weights for the model) costs the retry nothing: it trains every epoch from 0."""
+    import dataclasses
+
+    import torch
+
+    bogus = tmp_path / "resume.ckpt"
+    torch.save({"state_dict": {}, "optimizer_states": [], "loops": {}}, bogus)
+    request = dataclasses.replace(_request(sweep_data, tmp_path), resume_from=bogus)
+    process = TrialProcess(request)
+    epochs, result = [], None
+    for message in process.messages():
+        if message is None:
+            continue
+        if message["type"] == "epoch":
+            epochs.append(message["epoch"])
+            process.reply({"prune": False})
+        else:
+            result = message
+    assert process.exit_code() == 0
+    process.close()
+    assert result is not None and result["type"] == "done", result
+    assert epochs == [0, 1, 2]
+    log = (tmp_path / "trial.log").read_text()
+    assert "warning: not resuming from resume.ckpt (" in log and "training from the start" in log
+    assert (tmp_path / "trial" / "best.ckpt").is_file()
