@@ -57,6 +57,7 @@ _log = logging.getLogger(__name__)
 SURPLUS_REASON = (
     "not run: other workers asked at the same instant and the study already had its n_trials"
 )
+NOT_QUEUED_REASON = "not run: only the queued trials were to run, and another worker took them"
 # study names become MLflow run names and search filters: keep them to a safe alphabet
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
@@ -92,6 +93,8 @@ class SweepOptions:
     root: Path = DEFAULT_ROOT
     heartbeat_seconds: int = 30
     keep_outputs: bool = False
+    # run only the study's queued (enqueued) trials, then stop; never sample (ensemble --seeds)
+    queued_only: bool = False
 
 
 @dataclass
@@ -258,7 +261,7 @@ class Sweep:
                 "identical configs for its inactive points (use tpe or random)"
             )
         self.target = opts.n_trials
-        if grid is not None:
+        if grid is not None and not opts.queued_only:
             self.target = min(self.target, math.prod(len(values) for values in grid.values()))
         study_fp = fingerprint(
             json.dumps(_without_paths(self.space.base_raw), sort_keys=True, default=str),
@@ -289,9 +292,9 @@ class Sweep:
                 "sweeper.sampler": opts.sampler,
                 "sweeper.pruner": opts.pruner,
                 "sweeper.metric": f"{self.objective.name} ({self.objective.direction})",
-                "sweeper.n_trials": str(self.target),
                 "sweeper.base_config": str(opts.base_config),
-            },
+            }
+            | ({} if opts.queued_only else {"sweeper.n_trials": str(self.target)}),
         )
         # the MLflow UI's page of the trials ranked by the objective (after the server's "/")
         self.trials_page = self.tracker.show_trials(
@@ -393,6 +396,7 @@ class Sweep:
                             done >= self.target
                             or timed_out
                             or self._consecutive_failures >= MAX_CONSECUTIVE_FAILURES
+                            or (self.opts.queued_only and not counts.get("WAITING", 0))
                         )
                         if on_tick:
                             on_tick(view)
@@ -404,7 +408,7 @@ class Sweep:
                         if can_start:
                             trial = self.study.ask()
                             beats.add(trial._trial_id)
-                            if self._surplus(trial):
+                            if self._surplus(trial) or self._not_queued(trial):
                                 beats.discard(trial._trial_id)
                                 continue
                             slot = free.pop(0)
@@ -446,6 +450,17 @@ class Sweep:
         if sum(t.number < trial.number for t in claimed) < self.target:
             return False
         trial.set_user_attr(ATTR_REASON, SURPLUS_REASON)
+        self.study.tell(trial, state=TrialState.FAIL)
+        return True
+
+    def _not_queued(self, trial: optuna.Trial) -> bool:
+        """True (and the trial ended as FAIL, never run) when only queued trials are to run and
+        another worker took the last one first, so that ask() sampled a new one."""
+        if not self.opts.queued_only:
+            return False
+        if "fixed_params" in trial.storage.get_trial_system_attrs(trial._trial_id):
+            return False
+        trial.set_user_attr(ATTR_REASON, NOT_QUEUED_REASON)
         self.study.tell(trial, state=TrialState.FAIL)
         return True
 

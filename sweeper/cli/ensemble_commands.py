@@ -108,7 +108,7 @@ def ensemble(
             url,
             tracking,
             files,
-            0 if members is not None else top_k or 3,
+            0 if members is not None else 3 if top_k is None else top_k,
             out,
             centre=centre,
             smoother=smoother,

@@ -360,11 +360,14 @@ def report(
     if rank_by is not None:  # a bad metric name answers before anything is printed
         from mlflow import MlflowClient
 
+        from sweeper.study.study import ATTR_INPUTS
         from sweeper.tracking.mlflow_runs import default_tracking_uri
         from sweeper.tracking.ranking import rank_trials, ranking_tables, study_scores
 
         client = MlflowClient(tracking_uri=tracking_uri or default_tracking_uri(root))
-        tables = ranking_tables(rank_trials(study_scores(client, study), rank_by), study)
+        inputs = loaded.user_attrs.get(ATTR_INPUTS) or {}
+        scores = study_scores(client, study, inputs.get("experiment"))  # --experiment, if given
+        tables = ranking_tables(rank_trials(scores, rank_by), study)
     console.print(trials_table(loaded))
     if rank_by is not None:
         for table in tables:

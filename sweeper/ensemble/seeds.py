@@ -26,9 +26,7 @@ from sweeper.study.study import (
     ATTR_RUN_ID,
     ATTR_SEED_OF,
     best_complete_trial,
-    finished,
     load_existing_study,
-    state_counts,
 )
 
 SEED_PARAM = "training.rng_seed_model_pt"  # the resolved config's key, logged as a run param
@@ -59,22 +57,21 @@ def _seed_trials(study: optuna.Study, origin: int) -> list[FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(ATTR_SEED_OF) == origin]
 
 
-def _queue(study: optuna.Study, origin: FrozenTrial, own_seed: int, wanted: int) -> int:
-    """Enqueue retrainings of ``origin`` until ``wanted`` are complete or queued; how many of
-    them are still to run (queued or running)."""
+def _new_seeds(study: optuna.Study, origin: FrozenTrial, own_seed: int, wanted: int) -> list[int]:
+    """The model seeds to queue so that ``wanted`` retrainings of ``origin`` are complete, running
+    or queued: the next seeds after its own that no retraining has used."""
     others = _seed_trials(study, origin.number)
     live = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
-    counted = [t for t in others if t.state in live]
+    counted = {int(t.user_attrs[ATTR_MODEL_SEED]) for t in others if t.state in live}
     used = {own_seed} | {int(t.user_attrs[ATTR_MODEL_SEED]) for t in others}
+    seeds: list[int] = []
     seed = own_seed
-    for _ in range(wanted - len(counted)):
+    while len(counted) + len(seeds) < wanted:
         while seed in used:
             seed += 1
         used.add(seed)
-        study.enqueue_trial(
-            origin.params, user_attrs={ATTR_MODEL_SEED: seed, ATTR_SEED_OF: origin.number}
-        )
-    return sum(1 for t in _seed_trials(study, origin.number) if t.state != TrialState.COMPLETE)
+        seeds.append(seed)
+    return seeds
 
 
 def _sweep_options(study: optuna.Study, storage_url: str, tracking_uri: str, root: Path) -> Any:
@@ -93,6 +90,7 @@ def _sweep_options(study: optuna.Study, storage_url: str, tracking_uri: str, roo
             "put it back to train more seeds, or use --top-k"
         )
     return SweepOptions(
+        queued_only=True,
         base_config=Path(inputs["base_config"]),
         spaces=[Path(p) for p in inputs["spaces"]],
         n_trials=0,  # set by the caller
@@ -126,26 +124,35 @@ def seed_members(
         raise SweepError(f"--seeds {seeds}: an ensemble needs at least {MIN_MEMBERS} members")
     study = load_existing_study(study_name, open_storage(storage_url, heartbeat_seconds=60))
     origin = _origin(study)
-    opts = _sweep_options(study, storage_url, tracking_uri, root)  # before anything is queued
-    pending = _queue(study, origin, _own_seed(origin, tracking_uri), seeds - 1)
-    if pending:
-        from sweeper.sweep import run_sweep
+    new_seeds = _new_seeds(study, origin, _own_seed(origin, tracking_uri), seeds - 1)
+    unfinished = (TrialState.RUNNING, TrialState.WAITING)
+    if new_seeds or any(t.state in unfinished for t in _seed_trials(study, origin.number)):
+        from sweeper.sweep import Sweep
 
-        opts.n_trials = finished(state_counts(study)) + pending
-        run_sweep(opts, on_tick)
+        opts = _sweep_options(study, storage_url, tracking_uri, root)
+        opts.n_trials = len(study.trials) + len(new_seeds)  # never the limit: queued_only is
+        sweep = Sweep(opts)  # checks the inputs and the study's fingerprint before any queueing
+        for seed in new_seeds:
+            study.enqueue_trial(
+                origin.params, user_attrs={ATTR_MODEL_SEED: seed, ATTR_SEED_OF: origin.number}
+            )
+        sweep.run(on_tick)
         study = load_existing_study(study_name, open_storage(storage_url, heartbeat_seconds=60))
-    trained = [
-        t
-        for t in _seed_trials(study, origin.number)
-        if t.state == TrialState.COMPLETE and t.value is not None and t.user_attrs.get(ATTR_RUN_ID)
-    ]
-    trained.sort(key=lambda t: int(t.user_attrs[ATTR_MODEL_SEED]))
+    by_seed: dict[int, FrozenTrial] = {}  # one member per seed, should two calls race
+    for t in _seed_trials(study, origin.number):
+        if t.state == TrialState.COMPLETE and t.value is not None and t.user_attrs.get(ATTR_RUN_ID):
+            by_seed.setdefault(int(t.user_attrs[ATTR_MODEL_SEED]), t)
+    trained = [by_seed[seed] for seed in sorted(by_seed)][: seeds - 1]
     if len(trained) < seeds - 1:
-        failed = [t for t in _seed_trials(study, origin.number) if t.state != TrialState.COMPLETE]
-        why = f"; trial {failed[-1].number}: {failed[-1].user_attrs.get('reason', 'failed')}"
+        others = [t for t in _seed_trials(study, origin.number) if t.state != TrialState.COMPLETE]
+        states = "; ".join(
+            f"trial {t.number} {t.state.name.lower()}"
+            + (f": {t.user_attrs['reason']}" if t.user_attrs.get("reason") else "")
+            for t in others[-3:]
+        )
         raise SweepError(
             f"--seeds {seeds}: {len(trained)} of {seeds - 1} retrainings of trial "
-            f"{origin.number} completed{why if failed else ''}"
+            f"{origin.number} completed" + (f" ({states})" if states else "")
         )
-    chosen = [origin, *trained[: seeds - 1]]
+    chosen = [origin, *trained]
     return [Member(t.number, str(t.user_attrs[ATTR_RUN_ID]), float(t.value)) for t in chosen]  # type: ignore[arg-type]

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from rich.table import Table
 
 from sweeper.errors import SweepError
+from sweeper.study.storage import redact, scrub
 from sweeper.tracking.mlflow_runs import TAG_ROLE, TAG_STATE, TAG_STUDY, TAG_TRIAL
 
 LABELED = "val_pixel_error"  # the labeled reference every complete trial logs
@@ -58,20 +60,30 @@ def spearman(a: list[float], b: list[float]) -> float | None:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def study_scores(client: MlflowClient, study: str) -> list[TrialScores]:
-    """Each complete trial's scores from its MLflow run, plus its distance to the study's newest
-    finished ensemble when it was a member."""
-    experiment = client.get_experiment_by_name(study)
-    if experiment is None:
-        raise SweepError(
-            f"study {study!r} has no MLflow experiment; pass the sweep's --tracking-uri"
+def study_scores(
+    client: MlflowClient, study: str, experiment_name: str | None = None
+) -> list[TrialScores]:
+    """Each complete trial's scores from its MLflow run (in ``experiment_name``, by default the
+    study's name), plus its distance to the study's newest finished ensemble when it was a
+    member."""
+    name = experiment_name or study
+    uri = client.tracking_uri
+    try:
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise SweepError(
+                f"study {study!r} has no MLflow experiment {name!r} in {redact(uri)}; pass the "
+                "sweep's --tracking-uri"
+            )
+        runs = client.search_runs(
+            [experiment.experiment_id],
+            filter_string=f"tags.`{TAG_STUDY}` = '{study}'",
+            max_results=50000,
+            order_by=["attributes.start_time DESC"],
         )
-    runs = client.search_runs(
-        [experiment.experiment_id],
-        filter_string=f"tags.`{TAG_STUDY}` = '{study}'",
-        max_results=50000,
-        order_by=["attributes.start_time DESC"],
-    )
+    except MlflowException as err:  # a server away or refusing; its message may carry the URL
+        message = scrub(getattr(err, "message", str(err)).splitlines()[0], uri)
+        raise SweepError(f"MLflow tracking store {redact(uri)}: {message}") from None
     distances: dict[int, float] = {}
     ensembles = [
         r for r in runs if r.data.tags.get(TAG_ROLE) == "ensemble" and r.info.status == "FINISHED"
@@ -115,7 +127,7 @@ def rank_trials(scores: list[TrialScores], metric: str) -> Ranking:
         shown = [k for k in available if not k.startswith("videos.")] or available
         raise SweepError(
             f"--rank-by {metric!r}: expected one of {', '.join(shown)} "
-            "(or videos.<video>.<metric> for one video)"
+            "(or videos.<video file>.<metric> for one video)"
         )
     ranked = sorted(
         (s for s in scores if metric in s.label_free),

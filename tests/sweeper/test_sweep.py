@@ -24,6 +24,7 @@ from sweeper.study.storage import default_storage_url, open_storage
 from sweeper.study.study import ATTR_RUN_ID
 from sweeper.sweep import SURPLUS_REASON, Sweep, SweepOptions
 from sweeper.tracking.mlflow_runs import TAG_LAST_CHECKPOINT, default_tracking_uri
+from sweeper.tracking.ranking import spearman
 from tests.conftest import REPO
 from tests.sweeper.conftest import SWEEP_FAST, cli, overrides, run_args, write_space
 
@@ -310,6 +311,12 @@ def _check_ranking(study: optuna.Study, client: MlflowClient, monkeypatch, capsy
         assert float(row[3]) == pytest.approx(study.trials[int(row[1])].value, rel=1e-3)
     agreement = {r[0]: r[1:] for r in _rows(out, "agreement with val_pixel_error")}
     assert agreement[f"{metric} *"][0] == "3"
+    numbers = sorted(runs)
+    rho = spearman(
+        [runs[n].data.metrics[metric] for n in numbers], [study.trials[n].value for n in numbers]
+    )
+    shown = agreement[f"{metric} *"][1]
+    assert shown == f"{rho:+.2f}" if rho is not None else shown.startswith("- (needs 3+")
     # the newest ensemble (the top 2, second call) has two members: too few to correlate
     code, out, err = cli(monkeypatch, capsys, "report", "tiny", "--rank-by", "ensemble.distance_px")
     assert code == 0, err
@@ -323,7 +330,7 @@ def _check_ranking(study: optuna.Study, client: MlflowClient, monkeypatch, capsy
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert (
         "--rank-by 'video.nothing': expected one of ensemble.distance_px, "
-        f"video.pca_singleview_error, {metric} (or videos.<video>.<metric> for one video)"
+        f"video.pca_singleview_error, {metric} (or videos.<video file>.<metric> for one video)"
     ) in err
 
 

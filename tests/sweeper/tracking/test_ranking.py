@@ -125,7 +125,7 @@ def test_an_unknown_metric_names_the_ones_logged(store: MlflowClient) -> None:
     assert str(info.value) == (
         "--rank-by 'val_pixel_error': expected one of ensemble.distance_px, "
         "video.pca_singleview_error, video.temporal_jump_rate "
-        "(or videos.<video>.<metric> for one video)"
+        "(or videos.<video file>.<metric> for one video)"
     )
 
 
@@ -138,3 +138,16 @@ def test_a_study_without_video_metrics_says_how_to_get_them(tmp_path: Path) -> N
         rank_trials(study_scores(client, "s"), "video.temporal_jump_rate")
     with pytest.raises(SweepError, match="study 'other' has no MLflow experiment"):
         study_scores(client, "other")
+
+
+def test_an_unreachable_server_is_one_line_without_its_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
+    client = MlflowClient(tracking_uri="http://me:hunter2@127.0.0.1:9")  # nothing listens on 9
+    with pytest.raises(SweepError) as info:
+        study_scores(client, "s")
+    text = str(info.value)
+    assert text.startswith("MLflow tracking store http://me:***@127.0.0.1:9: ")
+    assert "hunter2" not in text and "\n" not in text

@@ -27,6 +27,22 @@ def _request(sweep_data: Path, tmp_path: Path) -> TrialRequest:
     )
 
 
+def _run_to_end(process: TrialProcess) -> tuple[list[int], dict | None]:
+    """Answer every epoch with "go on"; the epochs reported and the final message (exit 0)."""
+    epochs, result = [], None
+    for message in process.messages():
+        if message is None:
+            continue
+        if message["type"] == "epoch":
+            epochs.append(message["epoch"])
+            process.reply({"prune": False})
+        else:
+            result = message
+    assert process.exit_code() == 0
+    process.close()
+    return epochs, result
+
+
 @pytest.mark.slow
 def test_killed_trial_process_reports_its_death(sweep_data: Path, tmp_path: Path) -> None:
     process = TrialProcess(_request(sweep_data, tmp_path))
@@ -47,17 +63,7 @@ def test_killed_trial_process_reports_its_death(sweep_data: Path, tmp_path: Path
 @pytest.mark.slow
 def test_trial_process_finishes_and_sends_metrics(sweep_data: Path, tmp_path: Path) -> None:
     process = TrialProcess(_request(sweep_data, tmp_path))
-    epochs, result = [], None
-    for message in process.messages():
-        if message is None:
-            continue
-        if message["type"] == "epoch":
-            epochs.append(message["epoch"])
-            process.reply({"prune": False})
-        else:
-            result = message
-    assert process.exit_code() == 0
-    process.close()
+    epochs, result = _run_to_end(process)
     assert epochs == [0, 1, 2]
     assert result is not None and result["type"] == "done"
     assert result["metrics"]["epochs_run"] == 3 and result["engine_seconds"] > 0
@@ -78,17 +84,7 @@ def test_a_checkpoint_lightning_cannot_restore_is_trained_over_from_the_start(
     torch.save({"state_dict": {}, "optimizer_states": [], "loops": {}}, bogus)
     request = dataclasses.replace(_request(sweep_data, tmp_path), resume_from=bogus)
     process = TrialProcess(request)
-    epochs, result = [], None
-    for message in process.messages():
-        if message is None:
-            continue
-        if message["type"] == "epoch":
-            epochs.append(message["epoch"])
-            process.reply({"prune": False})
-        else:
-            result = message
-    assert process.exit_code() == 0
-    process.close()
+    epochs, result = _run_to_end(process)
     assert result is not None and result["type"] == "done", result
     assert epochs == [0, 1, 2]
     log = (tmp_path / "trial.log").read_text()

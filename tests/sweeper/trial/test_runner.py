@@ -44,3 +44,24 @@ def test_an_outcome_for_a_running_trial_is_told() -> None:
         2.0,
         None,
     )
+
+
+@pytest.mark.parametrize("seeded", [False, True], ids=["search", "seed"])
+def test_the_pruner_never_stops_a_seed_retraining(seeded: bool) -> None:
+    """A trial far worse than the others at the same epoch is pruned; a seed retraining of a
+    chosen config (``sweeper ensemble --seeds``) reports the same value and trains on."""
+    from sweeper.study.study import ATTR_MODEL_SEED, ATTR_SEED_OF, Objective
+    from sweeper.trial.runner import TrialStatus, _report
+
+    study = optuna.create_study(pruner=optuna.pruners.MedianPruner(n_startup_trials=0))
+    for value in (1.0, 1.2):  # two finished trials with low errors at epoch 0
+        done = study.ask()
+        done.report(value, 0)
+        study.tell(done, value)
+    if seeded:
+        study.enqueue_trial({}, user_attrs={ATTR_MODEL_SEED: 7, ATTR_SEED_OF: 0})
+    trial = study.ask()
+    ctx: Any = SimpleNamespace(objective=Objective("val/pixel_error", "minimize"))
+    message = {"epoch": 0, "metrics": {"val/pixel_error": 50.0}}
+    assert _report(ctx, trial, message, TrialStatus(trial.number, {})) is not seeded
+    assert trial.storage.get_trial(trial._trial_id).intermediate_values == {0: 50.0}
