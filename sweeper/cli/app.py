@@ -114,4 +114,17 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         err_console.print(Text.assemble(("interrupted", "bold yellow")))
         code = 130
+    if code == 130:
+        # Python gives SIGINT back to the OS default as it shuts down: a second Ctrl-C then would
+        # end the process by the signal instead of with 130 (only at a real exit, not in-process)
+        import atexit
+
+        atexit.register(_ignore_interrupts)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _ignore_interrupts() -> None:
+    import signal
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
