@@ -153,7 +153,9 @@ def ranking_tables(ranking: Ranking, study: str) -> tuple[Table, Table]:
         {s.number: s.labeled for s in ranking.trials if s.labeled is not None}, dtype=float
     ).rank(method="min")
     table = Table(title=f"study {study}: complete trials ranked by {ranking.metric} (lower first)")
-    for name in ("rank", "trial", ranking.metric, LABELED, f"{LABELED} rank"):
+    # the metric's last part heads its column (the title names it whole): 80 columns fit it
+    short = ranking.metric.rsplit(".", 1)[-1]
+    for name in ("rank", "trial", short, LABELED, f"{LABELED} rank"):
         table.add_column(name, justify="right")
     for i, s in enumerate(ranking.trials, 1):
         table.add_row(
