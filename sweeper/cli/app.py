@@ -43,6 +43,9 @@ def command(name: str | None = None) -> Callable[[Callable[P, R]], Callable[P, R
 ConfigArg = Annotated[
     Path, typer.Argument(help="A Lightning Pose config.yaml.", show_default=False)
 ]
+VideosArg = Annotated[
+    list[Path], typer.Argument(help="Video files or directories of videos.", show_default=False)
+]
 OverrideOpt = Annotated[
     list[str] | None,
     typer.Option(

@@ -14,6 +14,7 @@ from pose.errors import PoseError
 from sweeper.cli.app import (
     ConfigArg,
     OverrideOpt,
+    VideosArg,
     command,
     console,
     err_console,
@@ -286,9 +287,7 @@ def predict(
             help="Training output dir, runs:/RUN_ID or models:/NAME@ALIAS.", show_default=False
         ),
     ],
-    videos: Annotated[
-        list[Path], typer.Argument(help="Video files or directories of videos.", show_default=False)
-    ],
+    videos: VideosArg,
     output_dir: Annotated[
         Path | None,
         typer.Option(

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from pose.errors import PoseError
-from sweeper.cli.app import command, console, frame_progress, user_errors
+from sweeper.cli.app import VideosArg, command, console, frame_progress, user_errors
 from sweeper.cli.stores import (
     RootOpt,
     StorageOpt,
@@ -27,9 +27,7 @@ if TYPE_CHECKING:  # the ensemble package imports MLflow and the engine: not at 
 @user_errors
 def ensemble(
     study: StudyArg,
-    videos: Annotated[
-        list[Path], typer.Argument(help="Video files or directories of videos.", show_default=False)
-    ],
+    videos: VideosArg,
     top_k: Annotated[
         int | None,
         typer.Option(
@@ -108,7 +106,7 @@ def ensemble(
             url,
             tracking,
             files,
-            0 if members is not None else 3 if top_k is None else top_k,
+            3 if top_k is None else top_k,
             out,
             centre=centre,
             smoother=smoother,

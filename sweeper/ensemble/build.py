@@ -231,14 +231,14 @@ def build_ensemble(
     progress: EnsembleProgress | None = None,
     members: Sequence[Member] | None = None,
 ) -> EnsembleResult:
-    """The ensemble of ``members`` (default: the study's ``top_k`` best complete trials) over
-    ``videos``, written under ``output_dir`` and logged as one MLflow run nested under the study's
-    parent run."""
+    """The ensemble of ``members`` (seed members; default: the study's ``top_k`` best complete
+    trials) over ``videos``, written under ``output_dir`` and logged as one MLflow run nested
+    under the study's parent run."""
     check_smoother(smoother)
+    how = f"top{top_k}" if members is None else f"seeds{len(members)}"
     if members is None:
         study = load_existing_study(study_name, open_storage(storage_url, heartbeat_seconds=60))
         members = top_members(study, top_k)
-    how = f"top{top_k}" if top_k else f"seeds{len(members)}"
     client = MlflowClient(tracking_uri=tracking_uri)
     parent_id, experiment_id = _member_runs(client, members, tracking_uri)
     eks_version = _eks_version() if smoother == "eks" else "none"

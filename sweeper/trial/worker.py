@@ -8,6 +8,7 @@ which reports them (so a sweep has one writer per store, and the child needs no 
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import shutil
@@ -75,16 +76,13 @@ def _train(cfg: PoseConfig, request: TrialRequest, reporter: EpochReporter) -> T
     restored (unreadable, not a training state, or refused by Lightning's restore) must not cost
     the retry its trial: it trains from epoch 0 instead. A failure after the resumed run has
     trained an epoch is the training's own and is raised."""
+    run = functools.partial(
+        train, cfg, request.output_dir, extra_callbacks=[reporter], progress_bar=False
+    )
     if request.resume_from is None:
-        return train(cfg, request.output_dir, extra_callbacks=[reporter], progress_bar=False)
+        return run()
     try:
-        return train(
-            cfg,
-            request.output_dir,
-            extra_callbacks=[reporter],
-            progress_bar=False,
-            resume_from=request.resume_from,
-        )
+        return run(resume_from=request.resume_from)
     except Exception as err:  # noqa: BLE001 - whatever the restore raised, see above
         if reporter.epochs_sent or isinstance(err, TrialPrunedSignal):
             raise
@@ -95,7 +93,7 @@ def _train(cfg: PoseConfig, request: TrialRequest, reporter: EpochReporter) -> T
             file=sys.stderr,
         )
     shutil.rmtree(request.output_dir, ignore_errors=True)  # what the failed restore wrote
-    return train(cfg, request.output_dir, extra_callbacks=[reporter], progress_bar=False)
+    return run()
 
 
 def _planned_epochs(trainer: L.Trainer) -> int | None:
