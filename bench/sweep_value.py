@@ -43,6 +43,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -50,6 +51,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import BASE_CONFIG, MIRROR_MOUSE, REPO, machine  # noqa: E402
+from pose.predict.dlc_csv import read_predictions  # noqa: E402
 
 VIDEO = MIRROR_MOUSE / "videos" / "test_vid.mp4"
 STUDY = "sweep-value"
@@ -146,43 +148,47 @@ def xy_of(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
     )
 
 
-def read_dlc(path: Path) -> pd.DataFrame:
-    from pose.predict.dlc_csv import read_predictions
+class Scorer:
+    """One scorer for every contender: the labels read and the video metrics' PCAs fitted once."""
 
-    return read_predictions(path)
+    def __init__(self) -> None:
+        from pose.config import load_config
+        from pose.predict.label_free import LabelFreeMetrics
+
+        cfg = load_config(BASE_CONFIG, [f"data.data_dir={MIRROR_MOUSE}"])
+        self.names = list(cfg.data.keypoint_names)
+        self.labels = read_predictions(MIRROR_MOUSE / "CollectedData.csv")
+        self.label_free = LabelFreeMetrics.from_labels_of(cfg)
+
+    def test_error(self, predictions: list[Path]) -> float:
+        """Mean error on the test split of the models' median (one CSV: that model's own)."""
+        frames = [read_predictions(p) for p in predictions]
+        split = frames[0][("set", "", "")]
+        test = split.index[split == "test"]
+        centre = np.median(np.stack([xy_of(f.loc[test], self.names) for f in frames]), axis=0)
+        truth = xy_of(self.labels.loc[test], self.names)
+        return float(np.nanmean(np.linalg.norm(centre - truth, axis=-1)))
+
+    def video(self, csv: Path) -> dict[str, float]:
+        xy = xy_of(read_predictions(csv), self.names)
+        with tempfile.TemporaryDirectory() as tmp:
+            return self.label_free.write(xy, self.names, Path(tmp), "video")
 
 
-def labeled_test_error(predictions: list[Path], names: list[str]) -> float:
-    """Mean error on the test split of the members' median (one CSV: that model's own)."""
-    labels = read_dlc(MIRROR_MOUSE / "CollectedData.csv")
-    frames = [read_dlc(p) for p in predictions]
-    split = frames[0][("set", "", "")]
-    test = split.index[split == "test"]
-    centre = np.median(np.stack([xy_of(f.loc[test], names) for f in frames]), axis=0)
-    truth = xy_of(labels.loc[test], names)
-    return float(np.nanmean(np.linalg.norm(centre - truth, axis=-1)))
+def open_study(root: Path) -> Any:
+    from sweeper.study.storage import default_storage_url, open_storage
+    from sweeper.study.study import load_existing_study
+
+    return load_existing_study(STUDY, open_storage(default_storage_url(root), heartbeat_seconds=60))
 
 
-def video_metrics(csv: Path, cfg: object, names: list[str]) -> dict[str, float]:
-    from pose.predict.label_free import LabelFreeMetrics
-
-    xy = xy_of(read_dlc(csv), names)
-    with tempfile.TemporaryDirectory() as tmp:
-        return LabelFreeMetrics.from_labels_of(cfg).write(xy, names, Path(tmp), "video")  # type: ignore[arg-type]
-
-
-def trial_files(root: Path, k: int, into: Path) -> list[tuple[int, float, Path, Path]]:
+def trial_files(study: Any, root: Path, k: int, into: Path) -> list[tuple[int, float, Path, Path]]:
     """The ``k`` best complete trials: (number, val px, predictions.csv, video CSV), downloaded."""
     from mlflow import MlflowClient
 
     from sweeper.ensemble.members import top_members
-    from sweeper.study.storage import default_storage_url, open_storage
-    from sweeper.study.study import load_existing_study
     from sweeper.tracking.mlflow_runs import default_tracking_uri
 
-    study = load_existing_study(
-        STUDY, open_storage(default_storage_url(root), heartbeat_seconds=60)
-    )
     client = MlflowClient(tracking_uri=default_tracking_uri(root))
     out = []
     for member in top_members(study, k):
@@ -194,19 +200,6 @@ def trial_files(root: Path, k: int, into: Path) -> list[tuple[int, float, Path, 
         )
         out.append((member.trial_number, member.value, Path(labeled), Path(video)))
     return out
-
-
-def study_counts(root: Path) -> dict[str, int]:
-    from sweeper.study.storage import default_storage_url, open_storage
-    from sweeper.study.study import load_existing_study
-
-    study = load_existing_study(
-        STUDY, open_storage(default_storage_url(root), heartbeat_seconds=60)
-    )
-    counts: dict[str, int] = {}
-    for t in study.get_trials(deepcopy=False):
-        counts[t.state.name] = counts.get(t.state.name, 0) + 1
-    return counts
 
 
 def row(name: str, test: float, video: dict[str, float], minutes: str) -> str:
@@ -299,12 +292,11 @@ def main() -> None:
     if ensemble.returncode != 0:
         sys.exit(f"sweeper ensemble failed:\n{ensemble.stdout[-2000:]}{ensemble.stderr[-2000:]}")
 
-    from pose.config import load_config
+    from sweeper.study.study import state_counts
 
-    cfg = load_config(BASE_CONFIG, [f"data.data_dir={MIRROR_MOUSE}"])
-    names = list(cfg.data.keypoint_names)
-    members = trial_files(out / "mlruns", args.top_k, out / "scored")
-    counts = study_counts(out / "mlruns")
+    score = Scorer()
+    study = open_study(out / "mlruns")
+    members = trial_files(study, out / "mlruns", args.top_k, out / "scored")
     ens_dir = out / "ensemble" / "ensemble"
     lp_epochs = max((e for e, _ in lp_result["val_curve"]), default=0)
     print(
@@ -313,54 +305,45 @@ def main() -> None:
         f"predicting the video frame by frame"
     )
     print(
-        f"sweep: {sweep_min:.1f} min, trials {counts}; best trials "
+        f"sweep: {sweep_min:.1f} min, trials {dict(state_counts(study))}; best trials "
         + ", ".join(f"{n} (val {v:.2f} px)" for n, v, _, _ in members)
     )
     print(f"ensemble of the top {args.top_k}: {ensemble_min:.1f} min after the budget (one core)")
-    print(f"\n{'':<44}{'test px':>9}{'PCA sv px':>10}{'PCA mv px':>10}{'jumps':>10}")
-    print(
-        row(
+    budget = f"{args.budget_min:g} min"
+    centre = score.test_error([m[2] for m in members])
+    # (name, test px, video CSV, time)
+    table: list[tuple[str, float, Path, str]] = [
+        (
             "Lightning Pose 2.4.3, default config",
-            labeled_test_error([out / "lp" / "predictions.csv"], names),
-            video_metrics(Path(lp_result["video_csv"]), cfg, names),
-            f"{args.budget_min:g} min",
-        )
-    )
-    best = members[0]
-    print(
-        row(
-            f"sweep's best trial ({best[0]})",
-            labeled_test_error([best[2]], names),
-            video_metrics(best[3], cfg, names),
-            f"{args.budget_min:g} min",
-        )
-    )
-    for n, _, labeled, video in members[1:]:
-        print(
-            row(
-                f"  trial {n}",
-                labeled_test_error([labeled], names),
-                video_metrics(video, cfg, names),
-                "",
+            score.test_error([out / "lp" / "predictions.csv"]),
+            Path(lp_result["video_csv"]),
+            budget,
+        ),
+        *(
+            (
+                f"sweep's best trial ({n})" if i == 0 else f"  trial {n}",
+                score.test_error([labeled]),
+                video,
+                budget if i == 0 else "",
             )
-        )
-    test_centre = labeled_test_error([m[2] for m in members], names)
-    print(
-        row(
+            for i, (n, _, labeled, video) in enumerate(members)
+        ),
+        (
             f"ensemble of top {args.top_k}: median centre",
-            test_centre,
-            video_metrics(ens_dir / f"{VIDEO.stem}_ensemble.csv", cfg, names),
+            centre,
+            ens_dir / f"{VIDEO.stem}_ensemble.csv",
             f"+{ensemble_min:.1f} min",
-        )
-    )
-    print(
-        row(
+        ),
+        (
             f"ensemble of top {args.top_k}: EKS",
-            test_centre,
-            video_metrics(ens_dir / f"{VIDEO.stem}_eks.csv", cfg, names),
+            centre,
+            ens_dir / f"{VIDEO.stem}_eks.csv",
             "(test px: the centre)",
-        )
-    )
+        ),
+    ]
+    print(f"\n{'':<44}{'test px':>9}{'PCA sv px':>10}{'PCA mv px':>10}{'jumps':>10}")
+    for name, test, video_csv, minutes in table:
+        print(row(name, test, score.video(video_csv), minutes))
 
 
 if __name__ == "__main__":
