@@ -8,10 +8,13 @@ on (the example's figure-eight, ``--frames`` frames, synthetic seed 5). Two ense
 ``seeds`` = strong + second + weak (Lightning Pose's recipe: seeds of one config, one of them
 weak) and ``variant`` = strong + variant + weak (tests/pose/ensemble/test_trained_members.py).
 Printed per seed and as medians: each member's mean error, the median centre's and the mean's, EKS's
-(eks's single-camera smoother, smoothing chosen by eks), the correlation of the members' spread
-with the centre's error and of EKS's posterior sd with its error, and the minutes it took.
+(eks's single-camera smoother, smoothing chosen by eks) over the inliers as ``sweeper ensemble``
+smooths them (``pose.ensemble.inliers``: members within 3x the median distance to the centre) and
+over all members, the correlation of the members' spread with the centre's error and of EKS's
+posterior sd with its error, and the minutes it took. ``--work DIR`` keeps the members in
+``DIR/seed-S`` and reuses those already there (rescoring without retraining).
 
-    python bench/ensemble_accuracy.py [--seeds 0 1 2] [--frames 150]
+    python bench/ensemble_accuracy.py [--seeds 0 1 2] [--frames 150] [--work DIR]
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ def one_seed(seed: int, frames: int, work: Path) -> dict[str, dict[str, float]]:
     from pose.config import load_config
     from pose.data import read_labels
     from pose.data.synthetic import make_example_dataset
-    from pose.ensemble import MemberPredictions, consensus, smooth
+    from pose.ensemble import MemberPredictions, consensus, inliers, smooth
     from pose.pipeline import train
     from pose.predict.images import load_trained
     from pose.predict.video import predict_video
@@ -70,19 +73,22 @@ def one_seed(seed: int, frames: int, work: Path) -> dict[str, dict[str, float]]:
     truth = read_labels(work / "video" / "ground_truth" / "synthetic.csv").keypoints
     csvs: dict[str, Path] = {}
     for name, overrides in _members(seed).items():
+        csvs[name] = work / "predictions" / name / "video_preds" / "synthetic.csv"
+        if csvs[name].exists():
+            continue
         if name == "variant":
             overrides = [f"model.checkpoint={work / 'strong' / 'best.ckpt'}", *overrides]
         cfg = load_config(config, ["training.num_workers=2", *overrides])
         result = train(cfg, work / name, progress_bar=False)
         trained = load_trained(work / name / "config.yaml", result.best_checkpoint)
         predict_video(trained, video, work / "predictions" / name)
-        csvs[name] = work / "predictions" / name / "video_preds" / "synthetic.csv"
     out: dict[str, dict[str, float]] = {}
     for recipe, names in RECIPES.items():
         members = MemberPredictions.from_csvs([csvs[n] for n in names], list(names))
         ensemble = consensus(members)
         centre = _error(ensemble.xy, truth)
-        smoothed = smooth(members)
+        kept = inliers(members, ensemble)
+        smoothed = smooth(kept)
         eks = _error(smoothed.xy, truth)
         sd = np.sqrt(smoothed.posterior_var.sum(-1))
         row = {n: float(_error(xy, truth).mean()) for n, xy in zip(names, members.xy, strict=True)}
@@ -91,6 +97,8 @@ def one_seed(seed: int, frames: int, work: Path) -> dict[str, dict[str, float]]:
             "centre": float(centre.mean()),
             "mean": float(_error(ensemble.mean, truth).mean()),
             "eks": float(eks.mean()),
+            "eks all": float(_error(smooth(members).xy, truth).mean()),
+            "smoothed": float(len(kept.members)),
             "r spread": float(np.corrcoef(ensemble.spread.ravel(), centre.ravel())[0, 1]),
             "r posterior": float(np.corrcoef(sd.ravel(), eks.ravel())[0, 1]),
         }
@@ -102,20 +110,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--frames", type=int, default=150)
+    parser.add_argument("--work", type=Path, help="keep (and reuse) the members here")
     args = parser.parse_args()
     from importlib.metadata import version
 
     print(f"# {machine()}; eks {version('ensemble-kalman-smoother')}")
     print(f"# python bench/ensemble_accuracy.py --seeds {' '.join(map(str, args.seeds))} "
-          f"--frames {args.frames}")  # fmt: skip
+          f"--frames {args.frames}" + (f" --work {args.work}" if args.work else ""))  # fmt: skip
     results: dict[str, list[dict[str, float]]] = {r: [] for r in RECIPES}
     for seed in args.seeds:
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="bench-ensemble-") as tmp:
-            for recipe, row in one_seed(seed, args.frames, Path(tmp)).items():
+            work = args.work / f"seed-{seed}" if args.work else Path(tmp)
+            for recipe, row in one_seed(seed, args.frames, work).items():
                 results[recipe].append(row)
         minutes = (time.perf_counter() - started) / 60
-        print(f"seed {seed}: {minutes:.1f} min (4 members trained, each predicting the video)")
+        print(
+            f"seed {seed}: {minutes:.1f} min (members trained or reused, each predicting the video)"
+        )
         for recipe, rows in results.items():
             print(f"  {recipe:8s} " + ", ".join(f"{k} {v:.2f}" for k, v in rows[-1].items()))
     print("medians over seeds (errors in px, r = Pearson over frames x keypoints):")

@@ -132,6 +132,31 @@ def member_distances(predictions: MemberPredictions, ensemble: Consensus) -> np.
     return np.linalg.norm(predictions.xy - ensemble.xy[None], axis=-1).mean(axis=(1, 2))
 
 
+# a member whose mean distance to the centre exceeds this multiple of the members' median distance
+# is an outlier: eks takes the members' variance as its observation noise, so one far-off member
+# inflates it everywhere and the smoother trusts its dynamics over the majority's positions
+OUTLIER_FACTOR = 3.0
+
+
+def inliers(
+    predictions: MemberPredictions, ensemble: Consensus, factor: float = OUTLIER_FACTOR
+) -> MemberPredictions:
+    """The members within ``factor`` x the median member distance to the centre; the others are
+    left out of smoothing. ``factor >= 1`` keeps at least half of them (those up to the median)."""
+    if factor < 1:
+        raise ValueError(f"outlier factor {factor} < 1 would drop the median member")
+    distances = member_distances(predictions, ensemble)
+    keep = distances <= factor * np.median(distances)
+    if keep.all():
+        return predictions
+    return MemberPredictions(
+        [m for m, k in zip(predictions.members, keep, strict=True) if k],
+        predictions.keypoint_names,
+        predictions.xy[keep],
+        predictions.likelihood[keep],
+    )
+
+
 def consensus_frame(
     ensemble: Consensus, keypoint_names: Sequence[str], scorer: str = SCORER
 ) -> pd.DataFrame:

@@ -82,6 +82,7 @@ def ensemble(
         raise PoseError("--top-k and --seeds: the members are one or the other; pass one")
     url = storage_url(storage, root)
     quiet_libraries()
+    from pose.ensemble import OUTLIER_FACTOR
     from pose.video.readers import VideoInfo
     from sweeper.ensemble import EnsembleProgress, build_ensemble, check_smoother
     from sweeper.tracking.mlflow_runs import default_tracking_uri
@@ -128,6 +129,12 @@ def ensemble(
         console.print(f"  consensus: {escape(str(done.consensus_csv))}")
         if done.smoothed_csv is not None:
             console.print(f"  smoothed:  {escape(str(done.smoothed_csv))}")
+            left_out = [m.label for m in result.members if m.label not in done.smoothed_members]
+            if left_out:
+                console.print(
+                    f"  left out of smoothing as outliers (over {OUTLIER_FACTOR:g}x the median "
+                    f"distance to the centre): {escape(', '.join(left_out))}"
+                )
         if done.labeled_video is not None:
             console.print(f"  labeled video: {escape(str(done.labeled_video))}")
     distances = ", ".join(f"{k} {v:.2f}" for k, v in result.distances.items())

@@ -26,6 +26,7 @@ from pose.ensemble import (
     Smoothed,
     consensus,
     consensus_frame,
+    inliers,
     member_distances,
     smooth,
 )
@@ -44,6 +45,7 @@ from sweeper.tracking.mlflow_runs import (
     TAG_MEMBERS,
     TAG_PARENT,
     TAG_ROLE,
+    TAG_SMOOTHED_MEMBERS,
     TAG_SMOOTHER,
     TAG_STUDY,
 )
@@ -74,6 +76,8 @@ class VideoEnsemble:
     smoothed_csv: Path | None
     labeled_video: Path | None
     spread_px: float  # median over frames and keypoints of the members' spread
+    # the members EKS smoothed: all but the outliers (pose.ensemble.inliers); empty without EKS
+    smoothed_members: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -181,8 +185,11 @@ def _ensemble_video(
     write_csv(consensus_frame(ensemble, names), consensus_csv)
     smoothed: Smoothed | None = None
     smoothed_csv = None
+    smoothed_members: list[str] = []
     if smoother == "eks":
-        smoothed = smooth(predictions, mirrored)
+        kept = inliers(predictions, ensemble)
+        smoothed_members = kept.members
+        smoothed = smooth(kept, mirrored)
         smoothed_csv = directory / f"{video.stem}_eks.csv"
         write_csv(smoothed.frame(), smoothed_csv)
     labeled = None
@@ -213,6 +220,7 @@ def _ensemble_video(
         smoothed_csv,
         labeled,
         float(np.median(ensemble.spread)),
+        smoothed_members,
     )
 
 
@@ -290,6 +298,10 @@ def build_ensemble(
             result.videos.append(done)
             totals += member_distances(predictions, ensemble)
             client.log_metric(run_id, f"spread_px.{video.stem}", done.spread_px)
+            if done.smoothed_members:
+                client.set_tag(
+                    run_id, f"{TAG_SMOOTHED_MEMBERS}.{video.stem}", ",".join(done.smoothed_members)
+                )
         for member, total in zip(members, totals / len(videos), strict=True):
             result.distances[member.label] = float(total)
             client.log_metric(run_id, f"distance_px.{member.label}", float(total))

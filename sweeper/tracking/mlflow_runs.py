@@ -57,6 +57,7 @@ TAG_MEMBERS = "sweeper.members"
 TAG_MEMBER_RUNS = "sweeper.member_runs"
 TAG_CENTRE = "sweeper.centre"
 TAG_SMOOTHER = "sweeper.smoother"
+TAG_SMOOTHED_MEMBERS = "sweeper.smoothed_members"  # + ".<video stem>": the inliers EKS used
 CHECKPOINT_DIR = "checkpoints"  # periodic checkpoints, logged while the trial trains
 TAG_LAST_CHECKPOINT = "sweeper.last_checkpoint"  # the newest of them uploaded whole
 # Optuna trial state -> MLflow run status

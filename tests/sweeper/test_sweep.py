@@ -213,6 +213,15 @@ def _check_ensemble(
     assert run.data.tags["sweeper.centre"] == "median"
     assert run.data.tags["sweeper.smoother"].startswith("eks ")
     assert {f"distance_px.trial-{t.number}" for t in ranked} <= set(run.data.metrics)
+    # EKS smoothed the inliers: the members within 3x the median distance to the centre
+    distances = {
+        f"trial-{t.number}": run.data.metrics[f"distance_px.trial-{t.number}"] for t in ranked
+    }
+    cut = 3 * float(np.median(list(distances.values())))
+    inliers = [label for label, d in distances.items() if d <= cut]
+    assert run.data.tags["sweeper.smoothed_members.synthetic"] == ",".join(inliers)
+    left_out = [label for label in distances if label not in inliers]
+    assert ("left out of smoothing as outliers" in out) == bool(left_out)
     logged = {a.path for a in client.list_artifacts(run.info.run_id, "ensemble")}
     assert {"ensemble/synthetic_ensemble.csv", "ensemble/synthetic_eks.csv"} <= logged
     # a video the trials never saw: each member predicts it

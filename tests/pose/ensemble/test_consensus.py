@@ -13,6 +13,7 @@ from pose.ensemble import (
     MemberPredictions,
     consensus,
     consensus_frame,
+    inliers,
     member_distances,
 )
 from pose.errors import DataError
@@ -63,6 +64,21 @@ def test_member_distances_single_out_the_weak_member() -> None:
     distances = member_distances(_members(), consensus(_members()))
     # nose distances to (11, 20): a 1, b 1, c 29; tails all 0; mean over the 2 keypoints
     np.testing.assert_allclose(distances, [0.5, 0.5, 14.5])
+
+
+def test_inliers_leave_out_the_far_member_and_keep_agreeing_ones() -> None:
+    members = _members()
+    kept = inliers(members, consensus(members))  # distances 0.5, 0.5, 14.5: c is 29x the median
+    assert kept.members == ["a", "b"]
+    np.testing.assert_array_equal(kept.xy, members.xy[:2])
+    np.testing.assert_array_equal(kept.likelihood, members.likelihood[:2])
+    assert inliers(members, consensus(members), factor=30.0) is members  # 14.5 <= 30 x 0.5
+
+
+def test_inliers_never_drop_the_median_member() -> None:
+    members = _members()
+    with pytest.raises(ValueError, match="outlier factor 0.5"):
+        inliers(members, consensus(members), factor=0.5)
 
 
 def test_the_csv_has_lightning_poses_ensemble_columns(tmp_path: Path) -> None:
