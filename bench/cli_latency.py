@@ -7,7 +7,8 @@ ended up in ``sys.modules``, and its peak RSS, ``VmHWM``). Wall time is measured
 whole child, interpreter start included. Inputs are a small synthetic data set
 (``pose.data.synthetic``, 10 images) and its config in a temp dir, a valid space file, a space with an
 unknown key, and an empty store root. Two commands are shown for reference: ``--help`` and a valid
-``validate``, which imports the engine (its registries validate the config).
+``validate``, which reads the registries' names from ``pose.config.catalog`` (it imported the engine
+before that catalog).
 
 ``--before DIR`` also times another source tree of the project (e.g. ``git worktree add /tmp/before
 HEAD~1``), its ``sweeper`` first on the child's ``PYTHONPATH``; the two trees' runs alternate, so both
@@ -83,7 +84,12 @@ def commands(tmp: Path) -> list[tuple[str, list[str], int]]:
         ("report study (no store)", ["report", "study", *root], 2),
         ("predict dir missing.mp4", ["predict", str(tmp / "data"), str(tmp / "missing.mp4")], 2),
         ("example-data (not empty)", ["example-data", str(tmp)], 2),
-        ("validate cfg (valid; engine)", ["validate", c], 0),
+        (
+            "validate cfg -o model.backbone=resnet19",
+            ["validate", c, "-o", "model.backbone=resnet19"],
+            2,
+        ),
+        ("validate cfg (valid)", ["validate", c], 0),
     ]
 
 

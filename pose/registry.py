@@ -1,7 +1,8 @@
 """A small name -> object registry shared by backbones, heads, losses and augmentation pipelines.
 
-Config validation reads the allowed names from the registries themselves, so code and validation
-never drift apart (adding a backbone is one decorated function in one file).
+Config validation reads the allowed names from ``pose.config.catalog``, torch-free tables that a
+test holds equal to these registries: adding a backbone is one decorated function and one catalog
+line, and the test names the line that is missing.
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         """Registered names, aliases excluded, in registration order."""
         return list(self._items)
+
+    def aliases(self) -> dict[str, str]:
+        """Each alias and the name it stands for."""
+        return dict(self._aliases)
 
     def unknown_message(self, name: object) -> str:
         return f"unknown {self.kind} {name!r}; expected one of: {', '.join(self.names())}"

@@ -13,6 +13,7 @@ import math
 import os
 import re
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -153,8 +154,22 @@ def _check_without_engine(opts: SweepOptions, base_raw: dict[str, Any]) -> None:
     check_labeled_images(build_config(plain.base_raw, source=source, registries=False))
 
 
+# what a Linux machine with GPUs torch can use has: NVIDIA's driver, or ROCm's kernel driver
+GPU_DRIVER_PATHS = ("/proc/driver/nvidia", "/dev/kfd")
+
+
+def gpu_driver_present() -> bool:
+    """False only where no GPU can be visible: on Linux, neither driver's files exist."""
+    return sys.platform != "linux" or any(Path(p).exists() for p in GPU_DRIVER_PATHS)
+
+
 def visible_gpus() -> list[int]:
-    """The ids of the GPUs torch sees (none on a CPU-only machine)."""
+    """The ids of the GPUs torch sees (none on a CPU-only machine).
+
+    Without a GPU driver there are none, and importing torch to be told so would cost every
+    worker seconds of start-up."""
+    if not gpu_driver_present():
+        return []
     import torch
 
     return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []

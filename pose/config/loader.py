@@ -220,7 +220,8 @@ def build_config(
     """Turn a raw mapping (a parsed YAML file) plus overrides into a validated :class:`PoseConfig`.
 
     ``registries=False`` skips the checks of names against the engine's registries (backbones,
-    heads, losses, ...), which import torch: a quick first pass for errors that need no engine.
+    heads, losses, ...; read from ``pose.config.catalog``), a custom augmentation pipeline's
+    arguments (imgaug) and the colormap (matplotlib): a first pass with no heavy import.
     """
     from pose.config.validate import validate_config
 

@@ -1,7 +1,8 @@
 """Checks that span several keys or need a registry, run after the schema has checked types.
 
-Allowed names come from the registries themselves (backbones, heads, losses, augmentation
-pipelines, optimizers), so validation cannot drift from the code.
+Allowed names come from ``pose.config.catalog``, torch-free tables of what the engine's
+registries hold (backbones, model types, losses, augmentation pipelines, optimizers); a test holds
+each table equal to its registry, so validation cannot drift from the code.
 """
 
 from __future__ import annotations
@@ -64,8 +65,9 @@ def validate_config(
 ) -> None:
     """Raise :class:`ConfigError` for the first value that breaks a rule of the spec.
 
-    Names looked up in registries come last, and only with ``registries``: the engine's registries
-    import torch, so a first pass without them answers plain mistakes in a fraction of a second.
+    Names looked up in registries come last, and only with ``registries``: with a custom
+    augmentation pipeline they import imgaug, so a first pass without them answers plain mistakes
+    in a fraction of a second.
     """
     c = _Checker(source)
     _check_data(c, cfg)
@@ -362,22 +364,36 @@ def _check_losses_eval(c: _Checker, cfg: PoseConfig) -> None:
 
 
 def _check_registered(c: _Checker, cfg: PoseConfig) -> None:
-    """Names a registry must hold: augmentations, optimizers, schedulers, backbones, heads, losses
-    (importing them imports torch, timm and imgaug) and matplotlib's colormaps."""
+    """Names a registry must hold (read from the torch-free catalog), a custom augmentation
+    pipeline's classes and arguments (which imports imgaug), and matplotlib's colormaps."""
     import matplotlib
 
-    from pose.data.augmentation import validate_augmentation
-    from pose.losses.heatmap import HEATMAP_LOSSES
-    from pose.losses.unsupervised import UNSUPERVISED_LOSSES
-    from pose.models.backbones import BACKBONES
-    from pose.models.types import MODEL_TYPES
-    from pose.train.optim import LR_SCHEDULERS, OPTIMIZERS
+    from pose.config.catalog import (
+        AUGMENTATIONS,
+        BACKBONES,
+        HEATMAP_LOSSES,
+        LR_SCHEDULERS,
+        MODEL_TYPES,
+        OPTIMIZERS,
+        UNSUPERVISED_LOSSES,
+    )
 
     t, m = cfg.training, cfg.model
-    try:
-        validate_augmentation(t.imgaug)
-    except ConfigError as err:
-        raise ConfigError(f"{c.source}: {err}") from None
+    if isinstance(t.imgaug, str):  # a pipeline's name: no need to build it
+        if t.imgaug not in AUGMENTATIONS:
+            c.fail(
+                "training.imgaug",
+                f"one of the registered augmentation pipelines ({', '.join(AUGMENTATIONS.names())})"
+                " or a custom pipeline mapping",
+                t.imgaug,
+            )
+    else:
+        from pose.data.augmentation import validate_augmentation
+
+        try:
+            validate_augmentation(t.imgaug)
+        except ConfigError as err:
+            raise ConfigError(f"{c.source}: {err}") from None
     c.registered("training.optimizer", t.optimizer, OPTIMIZERS)
     c.registered("training.lr_scheduler", t.lr_scheduler, LR_SCHEDULERS)
     c.registered("model.backbone", m.backbone, BACKBONES)

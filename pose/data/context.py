@@ -13,8 +13,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-CONTEXT_OFFSETS = (-2, -1, 0, 1, 2)  # Lightning Pose's window; the context model type declares it
-
+from pose.config.catalog import CONTEXT_OFFSETS  # noqa: F401 - Lightning Pose's window, re-exported
 
 _TRAILING_NUMBER = re.compile(r"^(.*?)(\d+)$")
 

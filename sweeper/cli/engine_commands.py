@@ -150,8 +150,8 @@ def validate(config: ConfigArg, override: OverrideOpt = None) -> None:
 
     cfg = load_config(config, override or [])
     _print_warnings(cfg)
+    from pose.config.catalog import MODEL_TYPES  # what the engine's registry holds, torch-free
     from pose.data import check_data  # pandas (a third of a second): only for a config that loads
-    from pose.models import MODEL_TYPES  # torch, already imported by the registry checks above
 
     t, d, m = cfg.training, cfg.data, cfg.model
     line = lambda text: console.print(text, markup=False, highlight=False)  # noqa: E731

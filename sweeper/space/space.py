@@ -165,7 +165,7 @@ def load_space(
     Fails before any trial starts on: a missing or malformed file, a key defined twice, an unknown
     config key, a value its key does not accept, an empty choice list, or a ``when`` on an unknown key.
     With ``registries=False`` names the engine's registries hold (backbones, losses, ...) go
-    unchecked, and so nothing imports torch (see :func:`pose.config.build_config`).
+    unchecked, and so nothing heavy is imported (see :func:`pose.config.build_config`).
     """
     if not paths:
         raise SweepError("no search space given; pass at least one --space FILE")

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
+import sweeper.sweep
 from sweeper.errors import SweepError
-from sweeper.sweep import SweepOptions, _slots
+from sweeper.sweep import SweepOptions, _slots, visible_gpus
 
 
 def _opts(**kwargs) -> SweepOptions:
@@ -19,7 +20,22 @@ def _opts(**kwargs) -> SweepOptions:
 def two_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(sweeper.sweep, "gpu_driver_present", lambda: True)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+
+
+def test_without_a_gpu_driver_no_gpu_is_visible_and_torch_is_not_asked(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A CPU-only Linux machine answers from the driver files, not from torch (whose import is
+    seconds of each worker's start-up); with a driver, torch decides."""
+    monkeypatch.setattr(sweeper.sweep, "GPU_DRIVER_PATHS", (str(tmp_path / "nvidia"),))
+    monkeypatch.setattr(sweeper.sweep.sys, "platform", "linux")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert visible_gpus() == []
+    (tmp_path / "nvidia").mkdir()
+    assert visible_gpus() == [0, 1]
 
 
 def test_one_trial_per_visible_gpu(two_gpus) -> None:

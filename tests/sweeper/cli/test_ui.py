@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -61,21 +62,46 @@ def _serving(root: Path, log: Path) -> Iterator[int]:
         server.wait(timeout=30)
 
 
-@pytest.mark.slow
-def test_ui_serves_the_store_on_localhost(tmp_path: Path) -> None:
+@dataclass
+class Served:
+    port: int
+    log: Path  # what ``sweeper ui`` printed
+    experiment_id: str
+    tmp_path: Path
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A store with study ``demo``'s parent run and three trials (two complete, one pruned), served
+    by one ``sweeper ui`` for this module's tests (its start-up is most of their time)."""
+    tmp_path = tmp_path_factory.mktemp("ui")
     root = tmp_path / "mlruns"
     tracker = Tracker(default_tracking_uri(root), "demo", default_artifact_root(root))
-    tracker.parent_run("demo", {})
-    with _serving(root, tmp_path / "ui.log") as port:
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=demo",
-            timeout=5,
-        ) as reply:
-            assert b'"name": "demo"' in reply.read().replace(b'":"', b'": "')
-        lan = _lan_address()
-        if lan is not None:  # bound to loopback only: another interface refuses the connection
-            with pytest.raises(OSError), socket.create_connection((lan, port), timeout=2):
-                pass
+    parent = tracker.parent_run("demo", {})
+    tracker.show_trials("demo", "val/pixel_error", "minimize", "val_pixel_error", ["training.lr"])
+    for number, (state, value) in enumerate([("COMPLETE", 7.5), ("COMPLETE", 4.25), ("PRUNED", 0)]):
+        run_id = tracker.start_child(parent, "demo", number, {"training.lr": f"1e-{number}"}, {})
+        for epoch in range(3):  # the last epoch's val/pixel_error is not the objective value
+            tracker.log_epoch(run_id, epoch, {"val/pixel_error": 10.0 - number - epoch})
+        final = {"val_pixel_error": value} if state == "COMPLETE" else {}
+        tracker.finish_child(run_id, state, None if state == "COMPLETE" else "pruned", final)
+    tracker.finish_parent(parent, {}, {}, [], still_running=False)
+    log = tmp_path / "ui.log"
+    with _serving(root, log) as port:
+        yield Served(port, log, tracker.experiment_id, tmp_path)
+
+
+@pytest.mark.slow
+def test_ui_serves_the_store_on_localhost(served: Served) -> None:
+    with urllib.request.urlopen(
+        f"http://127.0.0.1:{served.port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=demo",
+        timeout=5,
+    ) as reply:
+        assert b'"name": "demo"' in reply.read().replace(b'":"', b'": "')
+    lan = _lan_address()
+    if lan is not None:  # bound to loopback only: another interface refuses the connection
+        with pytest.raises(OSError), socket.create_connection((lan, served.port), timeout=2):
+            pass
 
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -94,32 +120,19 @@ CHROMIUM_ARGS = [
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_the_printed_page_shows_the_trials_ranked_by_the_objective(tmp_path: Path) -> None:
+def test_the_printed_page_shows_the_trials_ranked_by_the_objective(served: Served) -> None:
     """A fresh browser opening the page ``sweeper ui`` prints sees the runs table, not MLflow's
     GenAI overview: the trials flat, best first, with the objective's column and the description
-    naming the best trial. The screenshot is left in ``tmp_path``."""
+    naming the best trial. The screenshot is left in the fixture's directory."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs `pip install playwright`")
     if not CHROMIUM.is_file():
         pytest.skip(f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
-    root = tmp_path / "mlruns"
-    tracker = Tracker(default_tracking_uri(root), "demo", default_artifact_root(root))
-    parent = tracker.parent_run("demo", {})
-    tracker.show_trials("demo", "val/pixel_error", "minimize", "val_pixel_error", ["training.lr"])
-    for number, (state, value) in enumerate([("COMPLETE", 7.5), ("COMPLETE", 4.25), ("PRUNED", 0)]):
-        run_id = tracker.start_child(parent, "demo", number, {"training.lr": f"1e-{number}"}, {})
-        for epoch in range(3):  # the last epoch's val/pixel_error is not the objective value
-            tracker.log_epoch(run_id, epoch, {"val/pixel_error": 10.0 - number - epoch})
-        final = {"val_pixel_error": value} if state == "COMPLETE" else {}
-        tracker.finish_child(run_id, state, None if state == "COMPLETE" else "pruned", final)
-    tracker.finish_parent(parent, {}, {}, [], still_running=False)
-
-    log = tmp_path / "ui.log"
-    with _serving(root, log) as port, sync_api.sync_playwright() as playwright:
-        pages = re.findall(r"^  trials of demo: (\S+)$", log.read_text(), re.MULTILINE)
+    with sync_api.sync_playwright() as playwright:
+        pages = re.findall(r"^  trials of demo: (\S+)$", served.log.read_text(), re.MULTILINE)
         assert pages == [
-            f"http://127.0.0.1:{port}/#/experiments/{tracker.experiment_id}/runs"
+            f"http://127.0.0.1:{served.port}/#/experiments/{served.experiment_id}/runs"
             "?workflowType=machine_learning&viewStateShareKey=sweeper-demo"
-        ], log.read_text()
+        ], served.log.read_text()
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
@@ -127,7 +140,7 @@ def test_the_printed_page_shows_the_trials_ranked_by_the_objective(tmp_path: Pat
             names = page.get_by_text(re.compile(r"^demo-trial-\d$"))
             names.first.wait_for(timeout=60_000)
             page.get_by_text("val_pixel_error", exact=True).first.wait_for(timeout=30_000)
-            page.screenshot(path=str(tmp_path / "mlflow_ui.png"))
+            page.screenshot(path=str(served.tmp_path / "mlflow_ui.png"))
             rows = sorted(
                 (box["y"], text)
                 for text, box in zip(
