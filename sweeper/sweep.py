@@ -154,12 +154,19 @@ def _check_without_engine(opts: SweepOptions, base_raw: dict[str, Any]) -> None:
     check_labeled_images(build_config(plain.base_raw, source=source, registries=False))
 
 
-# what a Linux machine with GPUs torch can use has: NVIDIA's driver, or ROCm's kernel driver
-GPU_DRIVER_PATHS = ("/proc/driver/nvidia", "/dev/kfd")
+# what a Linux machine with GPUs torch can use has: NVIDIA's driver (its control device, or WSL2's
+# GPU device, or a Jetson's), or ROCm's kernel driver
+GPU_DRIVER_PATHS = (
+    "/proc/driver/nvidia",
+    "/dev/nvidiactl",
+    "/dev/dxg",
+    "/dev/nvhost-ctrl-gpu",
+    "/dev/kfd",
+)
 
 
 def gpu_driver_present() -> bool:
-    """False only where no GPU can be visible: on Linux, neither driver's files exist."""
+    """False only where no GPU can be visible: on Linux, none of these drivers' files exist."""
     return sys.platform != "linux" or any(Path(p).exists() for p in GPU_DRIVER_PATHS)
 
 
@@ -246,7 +253,7 @@ class Sweep:
         base_raw = read_config_file(opts.base_config)
         _check_without_engine(opts, base_raw)
         # the fork server imports the engine while this process checks the names the engine's
-        # registries hold (importing torch itself), counts GPUs and opens the stores
+        # registries hold (from the torch-free pose.config.catalog), counts GPUs and opens the stores
         warm_up()
         from sweeper.tracking.mlflow_runs import (
             Tracker,

@@ -65,9 +65,9 @@ def validate_config(
 ) -> None:
     """Raise :class:`ConfigError` for the first value that breaks a rule of the spec.
 
-    Names looked up in registries come last, and only with ``registries``: with a custom
-    augmentation pipeline they import imgaug, so a first pass without them answers plain mistakes
-    in a fraction of a second.
+    Names looked up in registries come last, and only with ``registries``: they import matplotlib
+    (the colormap) and, for a custom augmentation pipeline, imgaug, so a first pass without them
+    answers plain mistakes in a fraction of a second.
     """
     c = _Checker(source)
     _check_data(c, cfg)

@@ -33,7 +33,7 @@ def _code(index: int) -> str:
 @pytest.fixture(scope="module")
 def imported_above() -> dict[int, str]:
     """What each layer's import loads of the layers above it, each in a fresh interpreter, all at
-    once (each pays torch's import; one after another they took 40 s)."""
+    once (all but pose.config's import torch; one after another they took 40 s)."""
     runs = {
         index: subprocess.Popen(
             [sys.executable, "-c", _code(index)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -41,10 +41,16 @@ def imported_above() -> dict[int, str]:
         for index in range(len(LAYERS) - 1)
     }
     out = {}
-    for index, run in runs.items():
-        stdout, stderr = run.communicate(timeout=300)
-        assert run.returncode == 0, stderr.decode()[-2000:]
-        out[index] = stdout.decode().strip()
+    try:
+        for index, run in runs.items():
+            stdout, stderr = run.communicate(timeout=300)
+            assert run.returncode == 0, stderr.decode()[-2000:]
+            out[index] = stdout.decode().strip()
+    finally:
+        for run in runs.values():
+            if run.poll() is None:
+                run.kill()
+                run.wait()
     return out
 
 

@@ -24,17 +24,21 @@ def two_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
 
 
+@pytest.mark.parametrize("driver", sweeper.sweep.GPU_DRIVER_PATHS)
 def test_without_a_gpu_driver_no_gpu_is_visible_and_torch_is_not_asked(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, driver: str
 ) -> None:
     """A CPU-only Linux machine answers from the driver files, not from torch (whose import is
-    seconds of each worker's start-up); with a driver, torch decides."""
-    monkeypatch.setattr(sweeper.sweep, "GPU_DRIVER_PATHS", (str(tmp_path / "nvidia"),))
+    seconds of each worker's start-up); with any one driver's file (NVIDIA, WSL2, Jetson, ROCm),
+    torch decides."""
+    moved = {p: tmp_path / p.lstrip("/") for p in sweeper.sweep.GPU_DRIVER_PATHS}
+    monkeypatch.setattr(sweeper.sweep, "GPU_DRIVER_PATHS", tuple(map(str, moved.values())))
     monkeypatch.setattr(sweeper.sweep.sys, "platform", "linux")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     assert visible_gpus() == []
-    (tmp_path / "nvidia").mkdir()
+    moved[driver].parent.mkdir(parents=True, exist_ok=True)
+    moved[driver].touch()
     assert visible_gpus() == [0, 1]
 
 

@@ -331,7 +331,7 @@ def test_bad_values_give_one_clear_line(raw: dict, message: str) -> None:
     assert text.startswith("my.yaml") or "override" in text
 
 
-# keys whose allowed values come from a registry (the engine's import torch)
+# keys whose allowed values come from a registry (read from pose.config.catalog)
 REGISTERED_KEYS = (
     "model.losses_to_use': expected one of the registered",
     "model.backbone",

@@ -84,22 +84,14 @@ print(json.dumps({"frames": done.frames, "peak_kb": resource.getrusage(resource.
 
 @pytest.mark.slow
 def test_peak_memory_does_not_grow_with_video_length(synthetic_dir: Path, tmp_path: Path) -> None:
-    import cv2
-
     from pose.data.synthetic import render, video_poses
     from pose.data.synthetic import write_video as write_synthetic
 
     rng = np.random.default_rng(0)
     background = np.full((160, 192, 3), 90, np.uint8)
-    poses = video_poses(60)
-    # frames at twice the example's size: the long video's frames take as much memory as 1200 of
-    # its own, in a quarter of the frames to decode and predict
-    for name, repeats in (("short", 1), ("long", 5)):  # 60 and 300 frames
-        frames = (
-            cv2.resize(render(p, background, rng), (384, 320))
-            for _ in range(repeats)
-            for p in poses
-        )
+    poses = video_poses(240)
+    for name, repeats in (("short", 1), ("long", 5)):  # 240 and 1200 frames
+        frames = (render(p, background, rng) for _ in range(repeats) for p in poses)
         write_synthetic(tmp_path / f"{name}.mp4", frames)
     peaks = {}
     for name in ("short", "long"):
@@ -118,8 +110,8 @@ def test_peak_memory_does_not_grow_with_video_length(synthetic_dir: Path, tmp_pa
             check=True,
         )
         peaks[name] = json.loads(out.stdout.strip().splitlines()[-1])
-    assert (peaks["short"]["frames"], peaks["long"]["frames"]) == (60, 300)
-    # holding the long video would take 300 x 320 x 384 x 3 bytes = 111 MB
+    assert (peaks["short"]["frames"], peaks["long"]["frames"]) == (240, 1200)
+    # holding the long video would take 1200 x 160 x 192 x 3 bytes = 111 MB
     growth_mb = (peaks["long"]["peak_kb"] - peaks["short"]["peak_kb"]) / 1024
     assert growth_mb < 40, peaks
 
