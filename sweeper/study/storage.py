@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import optuna
-from filelock import FileLock
+from filelock import FileLock, Timeout
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial
 from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
@@ -29,6 +29,9 @@ from sweeper.errors import SweepError
 
 DEFAULT_ROOT = Path("mlruns")
 SQLITE_TIMEOUT_SECONDS = 60
+# workers set up a new store one at a time, a few seconds each on a loaded machine: 32 workers
+# starting at once waited past 60 s (bench/scaling.py), so the set-up lock waits much longer
+INIT_LOCK_TIMEOUT_SECONDS = 900
 # One kept connection per worker process (its threads take turns; Optuna's calls are short), so
 # 64 workers hold 64 of PostgreSQL's default max_connections of 100; one more opens only while a
 # call nests a second session (Optuna's schema check does) and closes after. Pre-ping replaces
@@ -93,8 +96,18 @@ def init_lock(url: str) -> Iterator[None]:
         yield
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock", timeout=SQLITE_TIMEOUT_SECONDS):
+    lock = FileLock(str(path) + ".lock", timeout=INIT_LOCK_TIMEOUT_SECONDS)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise SweepError(
+            f"{path}: waited {INIT_LOCK_TIMEOUT_SECONDS:g} s for another process to finish setting "
+            f"up this store (lock {lock.lock_file}); if no sweeper is using it, delete that file"
+        ) from None
+    try:
         yield
+    finally:
+        lock.release()
 
 
 def prepare_sqlite(url: str) -> None:

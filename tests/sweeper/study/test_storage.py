@@ -180,3 +180,22 @@ def test_a_study_rides_out_a_database_restart(postgres) -> None:
     assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.COMPLETE]
     assert study.trials[1].intermediate_values == {0: 0.5}
     patient.engine.dispose()
+
+
+def test_a_store_set_up_held_too_long_is_one_line_and_a_free_lock_is_taken_in_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers set a new store up one at a time; one that waits past the limit gets one line naming
+    the store and the lock file (once a filelock traceback, at 32 workers), not a hang."""
+    from filelock import FileLock
+
+    url = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    monkeypatch.setattr(storage, "INIT_LOCK_TIMEOUT_SECONDS", 0.2)
+    with storage.init_lock(url):  # free: taken, and released after the block
+        pass
+    holder = FileLock(str(tmp_path / "mlruns" / "mlflow.db.lock"))
+    expected = r"mlflow\.db: waited 0\.2 s .*mlflow\.db\.lock"
+    with holder, pytest.raises(SweepError, match=expected), storage.init_lock(url):
+        pytest.fail("entered a store another process is setting up")
+    with storage.init_lock(url):  # released by its holder: the next one goes ahead
+        pass
