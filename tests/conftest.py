@@ -6,10 +6,14 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import pytest
+
+if TYPE_CHECKING:
+    from pose.pipeline import TrainResult
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -18,6 +22,7 @@ if str(REPO) not in sys.path:
 SHARED = REPO.parent / "shared"
 PEER_CONFIGS = SHARED / "peer-configs"
 MIRROR_MOUSE = SHARED / "data" / "mirror-mouse-example"
+QUICKSTART_EPOCHS = 15  # the README quick start's --override training.max_epochs=15
 
 
 def require(path: Path) -> Path:
@@ -46,6 +51,34 @@ def synthetic_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("synthetic")
     make_example_dataset(out, n_images=40, n_video_frames=24, seed=0)
     return out
+
+
+@pytest.fixture(scope="session")
+def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, TrainResult]:
+    """The quick start's slowest trial, trained once per session: the example's data (200 images,
+    its seed), mse at the lowest learning rate of ``configs/search_spaces/quickstart.yaml``, 15
+    epochs. The quick-start, accuracy and continued-training tests and the trained ensemble's
+    strong member share it (one 15-epoch run instead of that and a 40-epoch one, for the suite's
+    time on CPUs without bf16)."""
+    import yaml
+
+    from pose.config import load_config
+    from pose.data.synthetic import make_example_dataset
+    from pose.pipeline import train
+
+    space = yaml.safe_load((REPO / "configs" / "search_spaces" / "quickstart.yaml").read_text())
+    tmp_path = tmp_path_factory.mktemp("synthetic_run")
+    config = make_example_dataset(tmp_path / "data", n_video_frames=30)
+    overrides = [
+        f"training.max_epochs={QUICKSTART_EPOCHS}",
+        "model.heatmap_loss_type=mse",
+        f"training.optimizer_params.learning_rate={space['training.optimizer_params.learning_rate']['low']}",
+        "training.num_workers=2",
+        "eval.predict_vids_after_training=true",
+        "eval.save_vids_after_training=true",
+    ]
+    result = train(load_config(config, overrides), tmp_path / "run", progress_bar=False)
+    return tmp_path, result
 
 
 @pytest.fixture(scope="session")

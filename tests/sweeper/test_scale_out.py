@@ -93,9 +93,11 @@ def scaled_sweep(
     ]
     try:
         killed = _kill_one_mid_trial(workers[0], storage)
-        # then the tracking server goes away while the other three train, and comes back
+        # then the tracking server goes away while the other three train, and comes back; the
+        # survivors finish their trials together and may all be between trials when the kill is
+        # seen, so wait for one to be mid-trial again
+        _wait_mid_trial(storage)
         server.stop()
-        assert _study(storage, "scaled").get_trials(states=(TrialState.RUNNING,))
         time.sleep(OUTAGE_SECONDS)
         server.start()  # same port; its own start-up adds to the outage
         outputs = []
@@ -128,7 +130,7 @@ def _kill_one_mid_trial(worker: subprocess.Popen[bytes], storage: str) -> int:
         except KeyError:
             continue
         running = [t for t in trials if t.state == TrialState.RUNNING]
-        if len(running) == 4 and all(0 < len(t.intermediate_values) < 3 for t in running):
+        if len(running) == 4 and all(0 < len(t.intermediate_values) < EPOCHS for t in running):
             before = {t.number for t in running}
             worker.send_signal(signal.SIGKILL)
             worker.wait()
@@ -144,6 +146,17 @@ def _kill_one_mid_trial(worker: subprocess.Popen[bytes], storage: str) -> int:
             return stale[0].number
         time.sleep(1)
     pytest.fail("no trial of the killed worker was failed by heartbeat")
+
+
+def _wait_mid_trial(storage: str) -> None:
+    """Until a trial runs that has reported an epoch and has epochs left."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        running = _study(storage, "scaled").get_trials(states=(TrialState.RUNNING,))
+        if any(0 < len(t.intermediate_values) < EPOCHS for t in running):
+            return
+        time.sleep(0.2)
+    pytest.fail("no trial ran mid-epoch after the kill")
 
 
 def test_killed_worker_trial_is_retried_and_the_study_ends_with_exactly_n(

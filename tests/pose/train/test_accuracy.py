@@ -37,9 +37,10 @@ def _video_error(run: Path, data: Path) -> float:
 def test_synthetic_training_beats_mean_pose_baseline(
     synthetic_run: tuple[Path, TrainResult],
 ) -> None:
-    """The quick start's model is accurate. Over 3 model seeds (bench/finetune.py trains this
-    same run) the test error was 1.71-1.78 px against a mean-pose baseline above 20 px; the
-    bounds (a quarter of the baseline, 6 px) leave a 3x margin for any machine."""
+    """The quick start's slowest trial (mse at the space's lowest rate, 15 epochs) is accurate:
+    its test error was 3.96 px here against a mean-pose baseline above 20 px (the example's
+    40-epoch default reached 1.71-1.78 px over 3 model seeds in bench/finetune.py); the bounds (a
+    quarter of the baseline, 9 px) leave a 2x margin for another machine."""
     tmp_path, result = synthetic_run
 
     labels = read_labels(tmp_path / "data" / "CollectedData.csv")
@@ -63,12 +64,13 @@ def test_synthetic_training_beats_mean_pose_baseline(
         model_error, rel=1e-3
     )
     assert baseline > 20
+    print(f"test error {model_error:.2f} px, mean-pose baseline {baseline:.2f} px")
     assert model_error < 0.25 * baseline, (model_error, baseline)
-    assert model_error < 6.0
+    assert model_error < 9.0
 
     # eval.predict_vids_after_training: the synthetic video, one row per frame, near its truth
     assert result.metrics["videos"]["synthetic.mp4"]["frames"] == 30
-    assert _video_error(tmp_path / "run", tmp_path / "data") < 6.0
+    assert _video_error(tmp_path / "run", tmp_path / "data") < 9.0
     truth_video = read_labels(tmp_path / "data" / "ground_truth" / "synthetic.csv").keypoints
     labeled = tmp_path / "run" / "video_preds" / "labeled_videos" / "synthetic_labeled.mp4"
     with av.open(str(labeled)) as container:
@@ -94,7 +96,7 @@ def test_synthetic_training_beats_mean_pose_baseline(
                 [p.xs(c, axis=1, level=2).to_numpy(float) for c in ("x", "y")], -1
             )
         assert xy["dali"].shape == (30, truth_video.shape[1], 2)
-        assert np.nanmean(np.linalg.norm(xy["dali"] - truth_video, axis=-1)) < 6.0
+        assert np.nanmean(np.linalg.norm(xy["dali"] - truth_video, axis=-1)) < 9.0
         assert np.nanmean(np.linalg.norm(xy["dali"] - xy["opencv"], axis=-1)) < 1.0
 
 
@@ -150,9 +152,10 @@ FIRST_EPOCHS_FACTOR = 1.5
 
 
 @pytest.mark.slow
-# 4 epochs, each validated: the first epochs are where a continued run lost what it knew;
-# bench/finetune.py also measures 1 and 12 (the suite's time budget keeps them out of the tests)
-@pytest.mark.parametrize("epochs", [4])
+# 2 epochs, each validated: the first epochs are where a continued run lost what it knew (the
+# first alone, before the fix); bench/finetune.py also measures 1, 4 and 12 (the suite's time
+# budget keeps them out of the tests)
+@pytest.mark.parametrize("epochs", [2])
 @pytest.mark.parametrize(
     ("model_type", "data_set"), [("heatmap", "own"), ("heatmap_mhcrnn", "clips")]
 )

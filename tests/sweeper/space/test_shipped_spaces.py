@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import optuna
 import pytest
 
 from pose.config import read_config_file
 from sweeper.space import load_space
-from tests.conftest import REPO
+from tests.conftest import QUICKSTART_EPOCHS, REPO
+
+if TYPE_CHECKING:
+    from pose.pipeline import TrainResult
 
 SPACES = sorted((REPO / "configs" / "search_spaces").glob("*.yaml"))
 BASE = REPO / "configs" / "base" / "mirror-mouse-resnet18.yaml"
@@ -38,26 +42,20 @@ def test_shipped_space_loads_and_samples(space: Path, synthetic_dir: Path) -> No
 
 
 @pytest.mark.slow
-def test_quickstart_mse_learns_at_the_spaces_lowest_learning_rate(tmp_path: Path) -> None:
+def test_quickstart_mse_learns_at_the_spaces_lowest_learning_rate(
+    synthetic_run: tuple[Path, TrainResult],
+) -> None:
     """The README's quick start draws mse or kl; mse lags, and the slowest draw (mse at the space's
-    lowest rate, 15 epochs on the example data) must still leave the mean-pose guess far behind
-    (about 4.5 px here; the mean pose is about 36 px; mse at 1e-3 stayed near 20 px)."""
+    lowest rate, 15 epochs on the example data: the session's ``synthetic_run``) must still leave
+    the mean-pose guess far behind (about 4.5 px here; the mean pose is about 36 px; mse at 1e-3
+    stayed near 20 px)."""
     import yaml
 
-    from pose.config import load_config
-    from pose.data.synthetic import make_example_dataset
-    from pose.pipeline import train
-
+    tmp_path, result = synthetic_run
     low = yaml.safe_load((REPO / "configs" / "search_spaces" / "quickstart.yaml").read_text())
-    rate = low["training.optimizer_params.learning_rate"]["low"]
-    make_example_dataset(tmp_path / "example")
-    cfg = load_config(
-        tmp_path / "example" / "config.yaml",
-        [
-            "training.max_epochs=15",
-            "model.heatmap_loss_type=mse",
-            f"training.optimizer_params.learning_rate={rate}",
-        ],
-    )
-    result = train(cfg, tmp_path / "run", progress_bar=False)
+    trained = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert trained["model"]["heatmap_loss_type"] == "mse"
+    assert trained["training"]["max_epochs"] == QUICKSTART_EPOCHS
+    rate = trained["training"]["optimizer_params"]["learning_rate"]
+    assert rate == low["training.optimizer_params.learning_rate"]["low"]
     assert result.metrics["val_pixel_error"] < 12.0
