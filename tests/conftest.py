@@ -67,12 +67,13 @@ def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Train
     from pose.pipeline import train
 
     space = yaml.safe_load((REPO / "configs" / "search_spaces" / "quickstart.yaml").read_text())
+    lowest_rate = space["training.optimizer_params.learning_rate"]["low"]
     tmp_path = tmp_path_factory.mktemp("synthetic_run")
     config = make_example_dataset(tmp_path / "data", n_video_frames=30)
     overrides = [
         f"training.max_epochs={QUICKSTART_EPOCHS}",
         "model.heatmap_loss_type=mse",
-        f"training.optimizer_params.learning_rate={space['training.optimizer_params.learning_rate']['low']}",
+        f"training.optimizer_params.learning_rate={lowest_rate}",
         "training.num_workers=2",
         "eval.predict_vids_after_training=true",
         "eval.save_vids_after_training=true",

@@ -119,6 +119,11 @@ def scaled_sweep(
         _STORAGES.clear()
 
 
+def _mid_trial(trial: optuna.trial.FrozenTrial) -> bool:
+    """It has reported an epoch (so it has params and a run) and has epochs left."""
+    return 0 < len(trial.intermediate_values) < EPOCHS
+
+
 def _kill_one_mid_trial(worker: subprocess.Popen[bytes], storage: str) -> int:
     """SIGKILL ``worker`` once each of the four workers runs a trial that has reported an epoch
     (so the victim's trial has params, a run and epochs left); the victim's trial number."""
@@ -130,7 +135,7 @@ def _kill_one_mid_trial(worker: subprocess.Popen[bytes], storage: str) -> int:
         except KeyError:
             continue
         running = [t for t in trials if t.state == TrialState.RUNNING]
-        if len(running) == 4 and all(0 < len(t.intermediate_values) < EPOCHS for t in running):
+        if len(running) == 4 and all(_mid_trial(t) for t in running):
             before = {t.number for t in running}
             worker.send_signal(signal.SIGKILL)
             worker.wait()
@@ -149,11 +154,11 @@ def _kill_one_mid_trial(worker: subprocess.Popen[bytes], storage: str) -> int:
 
 
 def _wait_mid_trial(storage: str) -> None:
-    """Until a trial runs that has reported an epoch and has epochs left."""
+    """Until a trial is mid-trial (:func:`_mid_trial`)."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         running = _study(storage, "scaled").get_trials(states=(TrialState.RUNNING,))
-        if any(0 < len(t.intermediate_values) < EPOCHS for t in running):
+        if any(_mid_trial(t) for t in running):
             return
         time.sleep(0.2)
     pytest.fail("no trial ran mid-epoch after the kill")

@@ -47,7 +47,7 @@ def test_quickstart_mse_learns_at_the_spaces_lowest_learning_rate(
 ) -> None:
     """The README's quick start draws mse or kl; mse lags, and the slowest draw (mse at the space's
     lowest rate, 15 epochs on the example data: the session's ``synthetic_run``) must still leave
-    the mean-pose guess far behind (about 4.5 px here; the mean pose is about 36 px; mse at 1e-3
+    the mean-pose guess far behind (4.08 px in the last run; the mean pose is about 36 px; mse at 1e-3
     stayed near 20 px)."""
     import yaml
 
